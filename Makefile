@@ -1,0 +1,49 @@
+# Qpeapay developer commands. `make run` starts the whole product; `make test` runs the suite.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
+NODE_STAMP := node_modules/.installed-$(shell cksum < package.json | cut -d' ' -f1)
+TEST_WORKERS ?= 2
+
+.PHONY: install static run test bench lint typecheck migrate seed-keys clean
+
+install: $(STAMP) $(NODE_STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	rm -f node_modules/.installed-* && touch $@
+
+static: $(NODE_STAMP)
+	mkdir -p static/js/vendor static/css
+	cp node_modules/htmx.org/dist/htmx.min.js static/js/vendor/htmx.min.js
+	cp node_modules/htmx-ext-sse/dist/sse.min.js static/js/vendor/sse.min.js
+	node_modules/.bin/tailwindcss -i web/styles/app.css -o static/css/app.css --minify 2>/dev/null
+
+run: install static
+	$(PY) -m backend.dev.stack
+
+test: install static
+	$(PY) -m pytest -n $(TEST_WORKERS) -p no:cacheprovider
+
+bench: install static
+	$(PY) -m tests.perf
+
+lint: install
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy contract backend web workers
+
+migrate: install
+	$(VENV)/bin/alembic upgrade head
+
+clean:
+	rm -rf var/test static/css static/js/vendor

@@ -1,0 +1,1 @@
+"""Qpeapay API service: domains, ledger, events, connectors to outside systems."""

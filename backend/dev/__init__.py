@@ -1,0 +1,1 @@
+"""Development and test tooling: embedded servers, the `make run` stack, demo data."""

@@ -1,0 +1,83 @@
+"""Outermost ASGI middleware: request id, structured access log, metrics, and the last
+line of defence that turns an unhandled exception into a 500 with a reference id."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import structlog
+from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.errors import QpeapayError
+from backend.logs import get_logger
+from contract.ids import new_id
+
+log = get_logger("http")
+
+REQUESTS = Counter(
+    "qpeapay_http_requests_total", "HTTP requests answered", ["method", "route", "status"]
+)
+LATENCY = Histogram(
+    "qpeapay_http_request_seconds", "Time to answer an HTTP request", ["method", "route"]
+)
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestContext:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _SAFE_ID.match(incoming) else new_id("req")
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        status = 500
+        started = False
+        t0 = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            reference = new_id("err")
+            log.exception("request.failed", reference=reference, path=scope["path"])
+            if not started:
+                body = QpeapayError().body(reference).model_dump_json().encode()
+                await send_with_id(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            elapsed = time.perf_counter() - t0
+            REQUESTS.labels(scope["method"], template, str(status)).inc()
+            LATENCY.labels(scope["method"], template).observe(elapsed)
+            log.info(
+                "request.done",
+                method=scope["method"],
+                route=template,
+                status=status,
+                ms=round(elapsed * 1000, 1),
+            )
+            structlog.contextvars.unbind_contextvars("request_id")

@@ -1,0 +1,6 @@
+"""Imports every table so that `Base.metadata` is whole (for Alembic and test checks)."""
+
+from backend import api  # noqa: F401  (idempotency_keys)
+from backend.db import Base
+
+metadata = Base.metadata

@@ -1,0 +1,18 @@
+"""Every endpoint the API serves, and the per-domain start-up hooks, in one list each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from backend.api import Endpoint
+from backend.runtime import Runtime
+from backend.system import routes as system
+
+ENDPOINTS: list[Endpoint] = [
+    *system.ENDPOINTS,
+]
+
+# Each hook opens something a domain keeps for the life of the process (a connector, a
+# provider set) and stores it in runtime.extras; it is closed on shutdown.
+LIFESPAN_HOOKS: list[Callable[[Runtime], AbstractAsyncContextManager[None]]] = []

@@ -1,0 +1,51 @@
+"""Liveness, readiness, Prometheus metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import JSONResponse, Response
+
+from backend.api import PUBLIC, Call, Endpoint
+from backend.system.service import readiness
+from contract.system import Health, Readiness
+
+
+async def healthz(call: Call) -> Health:
+    return Health(status="ok")
+
+
+async def readyz(call: Call) -> Response:
+    checks = await readiness(call.runtime)
+    ok = all(value == "ok" for value in checks.values())
+    body = Readiness(status="ok" if ok else "unavailable", checks=checks)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+async def metrics(call: Call) -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+async def openapi(call: Call) -> Response:
+    spec: dict[str, Any] = call.request.app.state.openapi
+    return JSONResponse(spec)
+
+
+def package_version() -> str:
+    try:
+        return version("qpeapay")
+    except PackageNotFoundError:
+        return "0.0.0"
+
+
+ENDPOINTS = [
+    Endpoint("GET", "/healthz", healthz, PUBLIC, "Process is up", response=Health,
+             tags=("system",)),
+    Endpoint("GET", "/readyz", readyz, PUBLIC, "Dependencies are reachable",
+             response=Readiness, errors=(503,), tags=("system",)),
+    Endpoint("GET", "/metrics", metrics, PUBLIC, "Prometheus metrics", tags=("system",)),
+    Endpoint("GET", "/v1/openapi.json", openapi, PUBLIC, "This API's OpenAPI document",
+             tags=("system",)),
+]  # fmt: skip

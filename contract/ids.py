@@ -1,0 +1,34 @@
+"""Prefixed, unguessable identifiers (`inv_…`, `usr_…`): 128 random bits in Crockford base32."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+_BODY_LEN = 26  # 130 bits of room for 128 random bits
+
+PREFIXES: frozenset[str] = frozenset(
+    {
+        "usr", "ses", "key", "acct", "jtx", "evt", "inv", "pay", "buy", "sell", "set",
+        "wd", "tr", "quo", "whe", "whd", "adr", "req", "err", "otp", "ntf", "aud",
+    }
+)  # fmt: skip
+
+_PATTERN = re.compile(r"^([a-z]{2,5})_([0-9a-hjkmnp-tv-z]{26})$")
+
+
+def new_id(prefix: str) -> str:
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    value = secrets.randbits(128)
+    chars = []
+    for _ in range(_BODY_LEN):
+        value, digit = divmod(value, 32)
+        chars.append(_ALPHABET[digit])
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def is_id(value: str, prefix: str) -> bool:
+    match = _PATTERN.match(value)
+    return match is not None and match.group(1) == prefix

@@ -1,0 +1,178 @@
+"""Assets, networks and Money: exact Decimal amounts quantized to each asset's exponent.
+
+Invariants: an amount never carries more decimals than its asset allows, money is never a
+float, amounts travel as JSON strings, and arithmetic across two assets raises.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, ROUND_UP, Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, field_serializer, field_validator, model_validator
+
+
+class Asset(StrEnum):
+    KES = "KES"
+    USD = "USD"
+    USDT = "USDT"
+    BTC = "BTC"
+    ETH = "ETH"
+    TRX = "TRX"
+
+
+class Network(StrEnum):
+    """Where a crypto asset moves. USDT lives on two of them."""
+
+    bitcoin = "bitcoin"
+    ethereum = "ethereum"
+    tron = "tron"
+
+
+EXPONENT: dict[Asset, int] = {
+    Asset.KES: 2,
+    Asset.USD: 2,
+    Asset.USDT: 6,
+    Asset.BTC: 8,
+    Asset.ETH: 18,
+    Asset.TRX: 6,
+}
+
+# (asset, network) pairs we accept and hold; the native coins pay for gas on their network.
+SUPPORTED: frozenset[tuple[Asset, Network]] = frozenset(
+    {
+        (Asset.BTC, Network.bitcoin),
+        (Asset.USDT, Network.ethereum),
+        (Asset.USDT, Network.tron),
+        (Asset.ETH, Network.ethereum),
+        (Asset.TRX, Network.tron),
+    }
+)
+
+
+class Rounding(StrEnum):
+    """Named at every use: what the customer pays rounds up, what we pay out rounds down."""
+
+    customer_pays = "customer_pays"
+    we_pay = "we_pay"
+
+
+_ROUNDING_MODE = {Rounding.customer_pays: ROUND_UP, Rounding.we_pay: ROUND_DOWN}
+
+
+class MixedAssets(ValueError):
+    def __init__(self, left: Asset, right: Asset) -> None:
+        super().__init__(f"cannot combine {left} with {right}")
+
+
+def quantum(asset: Asset) -> Decimal:
+    return Decimal(1).scaleb(-EXPONENT[asset])
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Parse a wire amount. Floats are refused: they cannot say what they mean exactly."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError("amounts are strings or integers, never floats")
+    if isinstance(value, Decimal):
+        parsed = value
+    elif isinstance(value, int | str):
+        try:
+            parsed = Decimal(str(value).strip())
+        except InvalidOperation as exc:
+            raise ValueError("not a decimal number") from exc
+    else:
+        raise ValueError("amounts are strings or integers")
+    if not parsed.is_finite():
+        raise ValueError("amount must be finite")
+    return parsed
+
+
+class Money(BaseModel):
+    """An exact amount of one asset."""
+
+    model_config = ConfigDict(frozen=True)
+
+    amount: Decimal
+    asset: Asset
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _parse(cls, value: Any) -> Decimal:
+        return to_decimal(value)
+
+    @model_validator(mode="after")
+    def _exact(self) -> Self:
+        if self.amount != self.amount.quantize(quantum(self.asset)):
+            raise ValueError(f"{self.asset} has {EXPONENT[self.asset]} decimals")
+        # Normalise the exponent so equal amounts compare and serialise alike.
+        object.__setattr__(self, "amount", self.amount.quantize(quantum(self.asset)))
+        return self
+
+    @field_serializer("amount")
+    def _as_string(self, amount: Decimal) -> str:
+        return format(amount, "f")
+
+    @classmethod
+    def of(cls, amount: Decimal | int | str, asset: Asset | str) -> Money:
+        return cls(amount=amount, asset=Asset(asset))  # type: ignore[arg-type]
+
+    @classmethod
+    def zero(cls, asset: Asset) -> Money:
+        return cls(amount=Decimal(0), asset=asset)
+
+    @classmethod
+    def rounded(cls, amount: Decimal, asset: Asset, rounding: Rounding) -> Money:
+        """Quantize an exact intermediate result, rounding the way the caller names."""
+        return cls(
+            amount=amount.quantize(quantum(asset), rounding=_ROUNDING_MODE[rounding]),
+            asset=asset,
+        )
+
+    def _same(self, other: Money) -> None:
+        if self.asset != other.asset:
+            raise MixedAssets(self.asset, other.asset)
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(amount=self.amount + other.amount, asset=self.asset)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(amount=self.amount - other.amount, asset=self.asset)
+
+    def __neg__(self) -> Money:
+        return Money(amount=-self.amount, asset=self.asset)
+
+    def __lt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount < other.amount
+
+    def __le__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount <= other.amount
+
+    def __gt__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount > other.amount
+
+    def __ge__(self, other: Money) -> bool:
+        self._same(other)
+        return self.amount >= other.amount
+
+    def is_zero(self) -> bool:
+        return self.amount == 0
+
+    def is_negative(self) -> bool:
+        return self.amount < 0
+
+    def minor_units(self) -> int:
+        """Integer count of the asset's smallest unit (satoshi, sun, cent)."""
+        return int(self.amount.scaleb(EXPONENT[self.asset]))
+
+    @classmethod
+    def from_minor_units(cls, units: int, asset: Asset) -> Money:
+        return cls(amount=Decimal(units).scaleb(-EXPONENT[asset]), asset=asset)
+
+    def __str__(self) -> str:
+        return f"{format(self.amount, 'f')} {self.asset}"

@@ -27,6 +27,8 @@ from backend.settings import Environment, Settings
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 WORKER_NUMBER = int(WORKER.removeprefix("gw") or 0)
+# Lets several checkouts or people share one PostgreSQL/Redis without trampling each other.
+NAMESPACE = os.environ.get("QPEAPAY_TEST_NAMESPACE", "")
 
 hypothesis_settings.register_profile(
     "qpeapay", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -44,8 +46,9 @@ def service_urls() -> Iterator[tuple[str, str]]:
         handles.append(server)
     redis = os.environ.get("REDIS_URL")
     if redis:
-        # One logical database per worker keeps parallel flushes apart.
-        redis = redis.rsplit("/", 1)[0] + f"/{WORKER_NUMBER + 1}"
+        # One logical database per worker (counting up from the URL's) keeps flushes apart.
+        base, _, number = redis.rpartition("/")
+        redis = f"{base}/{int(number or 0) + WORKER_NUMBER}"
     else:
         redis, process = embedded.start_redis(ROOT / "var" / "test" / f"redis-{WORKER}")
         handles.append(process)
@@ -58,7 +61,7 @@ def service_urls() -> Iterator[tuple[str, str]]:
 @pytest.fixture(scope="session")
 def settings(service_urls: tuple[str, str]) -> Settings:
     database, redis = service_urls
-    url = with_database(database, f"qpeapay_test_{WORKER}")
+    url = with_database(database, f"qpeapay_test{NAMESPACE}_{WORKER}")
     ensure_database(url, drop=True)
     migrate(url)
     return Settings(

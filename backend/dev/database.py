@@ -55,7 +55,7 @@ def ensure_database(url: str, *, drop: bool = False) -> None:
     asyncio.run(_create(url, name, drop))
 
 
-def migrate(url: str, revision: str = "head") -> None:
+def migrate(url: str, revision: str = "heads") -> None:
     config = Config(str(ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.attributes["url"] = url

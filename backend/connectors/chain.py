@@ -1,0 +1,108 @@
+"""The one interface every blockchain connector implements, and its exception tree.
+
+Connectors speak to a node (Bitcoin Core RPC, an Ethereum JSON-RPC node, TronGrid) and
+return plain values; watchers and services decide what they mean. A connector never
+touches the database and never sees a private key (the signer hands it signed bytes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Protocol
+
+from backend.errors import QpeapayError
+from contract.money import Asset, Money, Network
+
+
+@dataclass(frozen=True)
+class BlockRef:
+    height: int
+    hash: str
+    parent_hash: str
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Value arriving at one of our addresses, as seen in one block (or the mempool).
+
+    Unique on (network, txid, index): `index` is the output number (BTC vout) or the log
+    index (ERC-20 / TRC-20 event) so one transaction paying several addresses yields
+    several transfers.
+    """
+
+    network: Network
+    txid: str
+    index: int
+    to_address: str
+    amount: Money
+    block: BlockRef | None
+    from_address: str | None = None
+    # False for a transaction that landed in a block but failed (Tron REVERT): never credit.
+    succeeded: bool = True
+
+    @property
+    def asset(self) -> Asset:
+        return self.amount.asset
+
+
+@dataclass(frozen=True)
+class FeeEstimate:
+    """What sending one ordinary transfer costs now, in the network's native asset."""
+
+    network: Network
+    # BTC: sat/vB; ETH: gas price in wei; TRON: energy price in sun. Whole units, exact.
+    unit_price: int
+    unit: str
+    typical_cost: Money
+
+
+class ChainConnector(Protocol):
+    network: Network
+
+    async def tip(self) -> BlockRef: ...
+
+    async def block_at(self, height: int) -> BlockRef: ...
+
+    async def scan(
+        self, start_height: int, end_height: int, addresses: Collection[str]
+    ) -> list[Transfer]:
+        """Transfers to `addresses` in blocks start..end inclusive (a set gives O(1) lookups)."""
+        ...
+
+    async def confirmations(self, txid: str) -> int:
+        """Blocks on top of the transaction's block, counting it (0 = unconfirmed or gone)."""
+        ...
+
+    async def broadcast(self, signed_tx: str) -> str:
+        """Send a signed transaction (hex or JSON as the network takes it); returns txid."""
+        ...
+
+    async def balance(self, address: str, asset: Asset) -> Money: ...
+
+    async def estimate_fee(self) -> FeeEstimate: ...
+
+
+class ChainError(QpeapayError):
+    status, type, code = 502, "api_error", "chain_error"
+    message = "The blockchain node answered with an error."
+
+
+class NodeUnavailable(ChainError):
+    status, code = 503, "node_unavailable"
+    message = "The blockchain node cannot be reached."
+
+
+class BroadcastRejected(ChainError):
+    status, type, code = 422, "invalid_request_error", "broadcast_rejected"
+    message = "The network refused the transaction."
+
+
+class TransactionNotFound(ChainError):
+    status, type, code = 404, "invalid_request_error", "transaction_not_found"
+    message = "The node does not know this transaction."
+
+
+class InvalidAddress(QpeapayError):
+    status, type, code = 400, "invalid_request_error", "invalid_address"
+    message = "This is not a valid address for the network."

@@ -74,7 +74,8 @@ class Call:
 class Access(Protocol):
     """Who may call an endpoint. `authorize` sets `call.principal` or raises 401/403."""
 
-    description: str
+    @property
+    def description(self) -> str: ...
 
     async def authorize(self, call: Call) -> None: ...
 
@@ -215,9 +216,7 @@ async def _remember(call: Call, key: str, response: Response) -> None:
 def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def handle(request: Request) -> Response:
         runtime: Runtime = request.state.runtime
-        query = (
-            validate(endpoint.query, dict(request.query_params)) if endpoint.query else None
-        )
+        query = validate(endpoint.query, dict(request.query_params)) if endpoint.query else None
         payload: Any = None
         raw_body = b""
         if endpoint.body is not None:
@@ -233,9 +232,7 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             request.state.principal = call.principal
             key = request.headers.get("idempotency-key")
             if key is not None and request.method == "POST":
-                replay = await _idempotent_replay(
-                    call, key, hashlib.sha256(raw_body).hexdigest()
-                )
+                replay = await _idempotent_replay(call, key, hashlib.sha256(raw_body).hexdigest())
                 if replay is not None:
                     return replay
                 response = _render(await endpoint.handler(call, *args), endpoint.status)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
@@ -44,9 +44,7 @@ def _schema_ref(model: Any) -> dict[str, Any]:
 
 def build(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
     models = _model_classes(endpoints)
-    _, definitions = models_json_schema(
-        [(m, "validation") for m in models], ref_template=_REF
-    )
+    _, definitions = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     schemas = definitions.get("$defs", {})
     paths: dict[str, dict[str, Any]] = {}
     for ep in endpoints:
@@ -68,7 +66,9 @@ def build(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
                         "name": name,
                         "in": "query",
                         "required": field.is_required(),
-                        "schema": TypeAdapter(field.annotation).json_schema(ref_template=_REF),
+                        "schema": TypeAdapter(cast(Any, field.annotation)).json_schema(
+                            ref_template=_REF
+                        ),
                     }
                 )
         if ep.method == "POST":

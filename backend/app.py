@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
-from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from backend import logs, queue
+from backend import logs
 from backend.api import Endpoint, routes
-from backend.db import create_engine, create_sessionmaker
 from backend.errors import MethodNotAllowed, NotFound, QpeapayError
 from backend.middleware import RequestContext
 from backend.openapi import build
 from backend.routes import ENDPOINTS, LIFESPAN_HOOKS
-from backend.runtime import Runtime
+from backend.runtime import open_runtime
 from backend.settings import Settings, get_settings
 from backend.system.routes import package_version
 
@@ -49,29 +46,8 @@ def _render_http(request: Request, exc: Exception) -> Response:
 def lifespan(settings: Settings) -> Callable[[Starlette], Any]:
     @asynccontextmanager
     async def run(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        engine = create_engine(settings.database_url, settings.database_pool_size)
-        redis = Redis.from_url(settings.redis_url, decode_responses=True)
-        arq = await queue.connect(settings.redis_url)
-        async with AsyncExitStack() as stack:
-            http = await stack.enter_async_context(
-                httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
-            )
-            runtime = Runtime(
-                settings=settings,
-                engine=engine,
-                sessionmaker=create_sessionmaker(engine),
-                redis=redis,
-                queue=arq,
-                http=http,
-            )
-            for hook in LIFESPAN_HOOKS:
-                await stack.enter_async_context(hook(runtime))
-            try:
-                yield {"runtime": runtime}
-            finally:
-                await arq.aclose()
-                await redis.aclose()
-                await engine.dispose()
+        async with open_runtime(settings, LIFESPAN_HOOKS) as runtime:
+            yield {"runtime": runtime}
 
     return run
 

@@ -70,6 +70,12 @@ class ChainConnector(Protocol):
         """Transfers to `addresses` in blocks start..end inclusive (a set gives O(1) lookups)."""
         ...
 
+    async def pending(self, addresses: Collection[str]) -> list[Transfer]:
+        """Transfers to `addresses` not yet in any block (`block` is None), e.g. Bitcoin's
+        mempool: shown as "seen", never credited; one may vanish (RBF, eviction).
+        A network whose node shows no pending transfers returns []."""
+        ...
+
     async def confirmations(self, txid: str) -> int:
         """Blocks on top of the transaction's block, counting it (0 = unconfirmed or gone)."""
         ...

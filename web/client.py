@@ -1,0 +1,201 @@
+"""The typed API client every web page uses: requests go to the API over HTTP, 2xx bodies are
+parsed into contract models, anything else raises ApiError carrying the contract ErrorBody.
+
+Invariants: the bearer token comes only from the browser's session; every POST carries an
+Idempotency-Key (kept across the one retry after a token refresh, so a retried POST can
+never act twice); transport failures surface as ApiError too, so pages handle one type.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, TypeVar, overload
+
+import httpx
+from pydantic import BaseModel, ValidationError
+from starlette.requests import HTTPConnection
+
+from contract.errors import ErrorBody, ErrorDetail
+from web.session import ACCESS_TOKEN, REFRESH_TOKEN, Session, get_session
+
+if TYPE_CHECKING:
+    from web.runtime import WebRuntime
+
+M = TypeVar("M", bound=BaseModel)
+
+# Renews the session's tokens after the API answered 401; True means "retry the request".
+# It runs at most once per request and should call the API with `auth=False`.
+Refresh = Callable[["ApiClient"], Awaitable[bool]]
+
+
+class ApiError(Exception):
+    """A non-2xx answer from the API (or no answer at all), as the contract's ErrorBody."""
+
+    def __init__(self, status: int, body: ErrorBody) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(f"{status} {body.error.code}: {body.error.message}")
+
+    @classmethod
+    def of(cls, status: int, type_: str, code: str, message: str) -> ApiError:
+        return cls(status, ErrorBody(error=ErrorDetail(type=type_, code=code, message=message)))
+
+    @property
+    def error(self) -> ErrorDetail:
+        return self.body.error
+
+    @property
+    def code(self) -> str:
+        return self.body.error.code
+
+
+class ApiClient:
+    """One page request's view of the API: the shared connection pool plus this browser's
+    session. Build it with `api(request)`."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        session: Session | None = None,
+        refresh: Refresh | None = None,
+        forwarded_for: str | None = None,
+    ) -> None:
+        self.http = http
+        self.session = session
+        self.refresh = refresh
+        # The browser's address, so the API rate-limits people rather than this server.
+        self.forwarded_for = forwarded_for
+
+    async def get(
+        self, path: str, response: type[M], *, params: Mapping[str, str] | None = None
+    ) -> M:
+        return await self.call("GET", path, response, params=params)
+
+    async def post(
+        self,
+        path: str,
+        response: type[M],
+        body: BaseModel | None = None,
+        *,
+        idempotency_key: str | None = None,
+        auth: bool = True,
+    ) -> M:
+        return await self.call(
+            "POST", path, response, body=body, idempotency_key=idempotency_key, auth=auth
+        )
+
+    @overload
+    async def call(
+        self,
+        method: str,
+        path: str,
+        response: type[M],
+        *,
+        body: BaseModel | None = None,
+        params: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        auth: bool = True,
+    ) -> M: ...
+
+    @overload
+    async def call(
+        self,
+        method: str,
+        path: str,
+        response: None,
+        *,
+        body: BaseModel | None = None,
+        params: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        auth: bool = True,
+    ) -> None: ...
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        response: type[M] | None,
+        *,
+        body: BaseModel | None = None,
+        params: Mapping[str, str] | None = None,
+        idempotency_key: str | None = None,
+        auth: bool = True,
+    ) -> M | None:
+        """Send one request; `response=None` for answers without a body (204).
+
+        Pass the `idempotency_key` a form rendered, so a double-submitted form replays
+        instead of acting twice; without one each call gets a fresh key.
+        """
+        headers: dict[str, str] = {"Accept": "application/json"}
+        if self.forwarded_for is not None:
+            headers["X-Forwarded-For"] = self.forwarded_for
+        if method == "POST":
+            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+        content: bytes | None = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            content = body.model_dump_json().encode()
+
+        answer = await self._send(method, path, headers, content, params, auth)
+        if (
+            answer.status_code == 401
+            and auth
+            and self.refresh is not None
+            and self.session is not None
+            and self.session.get(REFRESH_TOKEN) is not None
+            and await self.refresh(self)
+        ):
+            answer = await self._send(method, path, headers, content, params, auth)
+        return _parse(answer, response)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        params: Mapping[str, str] | None,
+        auth: bool,
+    ) -> httpx.Response:
+        token = self.session.get(ACCESS_TOKEN) if auth and self.session else None
+        if token is not None:
+            headers = {**headers, "Authorization": f"Bearer {token}"}
+        try:
+            return await self.http.request(
+                method, path, headers=headers, content=content, params=params
+            )
+        except httpx.TimeoutException as exc:
+            raise ApiError.of(
+                504, "api_error", "api_timeout", "The API did not answer in time."
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ApiError.of(
+                503, "api_error", "api_unreachable", "The API cannot be reached."
+            ) from exc
+
+
+def _parse(answer: httpx.Response, response: type[M] | None) -> M | None:
+    if answer.is_success:
+        if response is None:
+            return None
+        return response.model_validate_json(answer.content)
+    try:
+        body = ErrorBody.model_validate_json(answer.content)
+    except ValidationError:
+        # Not our API talking (a proxy's HTML page, a crash before the error handler).
+        body = ErrorBody(
+            error=ErrorDetail(
+                type="api_error",
+                code="bad_gateway" if answer.status_code >= 500 else "unexpected_response",
+                message=f"The API answered {answer.status_code} without an error body.",
+            )
+        )
+    raise ApiError(answer.status_code, body)
+
+
+def api(conn: HTTPConnection) -> ApiClient:
+    """The API client for this request: the process's shared pool, this browser's session."""
+    web: WebRuntime = conn.state.web
+    client = conn.client.host if conn.client else None
+    return ApiClient(web.api, get_session(conn), web.refresh, forwarded_for=client)

@@ -1,0 +1,11 @@
+"""Every page of the web app, declared as data: each audience module appends its ROUTES."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from web import public
+
+ROUTES: list[BaseRoute] = [
+    *public.ROUTES,
+]

@@ -1,0 +1,1 @@
+"""Local stand-ins for outside systems: their real wire formats, served on loopback."""

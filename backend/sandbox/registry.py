@@ -1,0 +1,73 @@
+"""The stand-ins `make run` serves: one entry per outside system, in start order.
+
+Each entry is an ASGI app factory that the dev stack serves with uvicorn on a free loopback
+port. From that base URL (`http://127.0.0.1:<port>`) the entry derives:
+
+- its object in `var/dev/stack.json`, keyed by `name`, whose fields are the entry's `urls`
+  (field → path joined to the base URL, e.g. `{"rpc": "/", "sim": "/_sim"}`);
+- the environment of the api, web and worker processes: each `env` item names a variable
+  and the `urls` field whose URL it receives (e.g. `{"BITCOIN_RPC_URL": "rpc"}`), so the
+  real connector code is pointed at the stand-in with nothing but settings.
+
+The stand-in process itself gets the stack's environment plus `QPEAPAY_SANDBOX_DIR`, a
+directory under `var/dev/sandbox/<name>` kept across restarts, for any state it wants to
+keep (a chain that forgets its blocks while the database remembers them is confusing).
+
+Adding a stand-in is one entry appended to `STAND_INS`; no other file changes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_ENV = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+@dataclass(frozen=True)
+class StandIn:
+    """One local stand-in: what to serve, and how its URLs reach stack.json and the apps."""
+
+    name: str
+    """Key of its object in stack.json and the label on its log lines, e.g. "bitcoin"."""
+
+    app: str
+    """ASGI app factory as "module:function", called with no arguments."""
+
+    urls: Mapping[str, str] = field(default_factory=lambda: {"api": "", "sim": "/_sim"})
+    """stack.json field → path on the stand-in's base URL ("" is the base URL itself)."""
+
+    env: Mapping[str, str] = field(default_factory=dict)
+    """Environment variable for api/web/worker → the `urls` field whose URL it carries."""
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"stand-in name {self.name!r} must be lower_snake_case")
+        if not _FACTORY.match(self.app):
+            raise ValueError(f"stand-in {self.name}: app {self.app!r} is not 'module:function'")
+        for variable, url_field in self.env.items():
+            if not _ENV.match(variable):
+                raise ValueError(f"stand-in {self.name}: {variable!r} is not an env var name")
+            if url_field not in self.urls:
+                raise ValueError(
+                    f"stand-in {self.name}: {variable} names unknown url {url_field!r}"
+                )
+        for path in self.urls.values():
+            if path and not path.startswith("/"):
+                raise ValueError(f"stand-in {self.name}: path {path!r} must start with '/'")
+
+    def resolve(self, base_url: str) -> dict[str, str]:
+        """This stand-in's stack.json object for a server listening at `base_url`."""
+        base = base_url.rstrip("/")
+        return {url_field: base + path for url_field, path in self.urls.items()}
+
+    def environment(self, base_url: str) -> dict[str, str]:
+        """The variables that point the api, web and worker at this stand-in."""
+        urls = self.resolve(base_url)
+        return {variable: urls[url_field] for variable, url_field in self.env.items()}
+
+
+STAND_INS: list[StandIn] = []

@@ -1,0 +1,51 @@
+"""Demo data: logins fit to share and to pass a strength check; seeding twice is harmless."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.dev import seed as demo_data
+from backend.runtime import Runtime
+
+
+def test_demo_logins_cover_each_role_with_strong_distinct_passwords() -> None:
+    logins = demo_data.DEMO_LOGINS
+    assert set(logins) == {"customer", "merchant", "admin"}
+    assert len({login.email for login in logins.values()}) == 3
+    assert len({login.password for login in logins.values()}) == 3
+    for login in logins.values():
+        assert len(login.password) >= 12
+        assert any(c.isupper() for c in login.password)
+        assert any(c.isdigit() for c in login.password)
+        assert login.password.lower() not in {"password1234", "qwertyuiop12", "123456789012"}
+
+
+async def test_seed_runs_every_step_each_time_and_keeps_what_they_leave(
+    runtime: Runtime,
+) -> None:
+    calls: list[str] = []
+
+    async def _demo_marker(session: AsyncSession, demo: demo_data.Demo) -> None:
+        # Shaped like a real step: reads its service, writes idempotently, exports.
+        calls.append(demo.services["anvil"]["rpc"])
+        await session.execute(text("SELECT 1"))
+        demo.export("anvil", usdt="0x" + "11" * 20)
+        demo.env["ETHEREUM_USDT_ADDRESS"] = "0x" + "11" * 20
+
+    demo_data.STEPS.append(_demo_marker)
+    try:
+        services = {"anvil": {"rpc": "http://127.0.0.1:8545", "chain_id": 31337}}
+        first = await demo_data.seed(runtime, services=services)
+        second = await demo_data.seed(runtime.sessionmaker, services=services)
+    finally:
+        demo_data.STEPS.remove(_demo_marker)
+    assert calls == ["http://127.0.0.1:8545"] * 2
+    assert first.exports == second.exports == {"anvil": {"usdt": "0x" + "11" * 20}}
+    assert first.env == {"ETHEREUM_USDT_ADDRESS": "0x" + "11" * 20}
+    assert first.logins is demo_data.DEMO_LOGINS
+
+
+async def test_the_registered_demo_steps_succeed_twice(runtime: Runtime) -> None:
+    await demo_data.seed(runtime)
+    await demo_data.seed(runtime)

@@ -1,0 +1,80 @@
+"""The stack's building blocks: Procfile commands, port choice, public URLs, the stand-in
+registry's rules (so a bad entry fails here, not in someone's `make run`)."""
+
+from __future__ import annotations
+
+import importlib
+import socket
+
+import pytest
+
+from backend.dev import stack
+from backend.sandbox.registry import STAND_INS, StandIn
+
+
+def test_procfile_names_the_three_processes() -> None:
+    commands = stack.procfile()
+    assert set(stack.APP_PROCESSES) <= commands.keys()
+    assert "backend.app:create_app" in commands["api"]
+    assert "web.app:create_app" in commands["web"]
+
+
+def test_busy_preferred_port_falls_back_to_a_free_one() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        chosen = stack.pick_port(taken)
+    assert chosen != taken
+    assert stack.pick_port(chosen) == chosen
+
+
+def test_loopback_public_urls_follow_the_chosen_port_but_tunnels_stay() -> None:
+    local = "http://127.0.0.1:50123"
+    assert stack._public(None, local) == local
+    assert stack._public("http://127.0.0.1:8000", local) == local
+    assert stack._public("https://pay.example.ngrok.app", local) == "https://pay.example.ngrok.app"
+
+
+def test_stand_in_urls_and_environment_derive_from_its_base_url() -> None:
+    entry = StandIn(
+        name="bitcoin",
+        app="backend.sandbox.bitcoin:create_app",
+        urls={"rpc": "/", "sim": "/_sim"},
+        env={"BITCOIN_RPC_URL": "rpc"},
+    )
+    assert entry.resolve("http://127.0.0.1:9000") == {
+        "rpc": "http://127.0.0.1:9000/",
+        "sim": "http://127.0.0.1:9000/_sim",
+    }
+    assert entry.environment("http://127.0.0.1:9000") == {
+        "BITCOIN_RPC_URL": "http://127.0.0.1:9000/"
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "complaint"),
+    [
+        ({"name": "Bitcoin"}, "lower_snake_case"),
+        ({"app": "backend.sandbox.bitcoin"}, "module:function"),
+        ({"env": {"bitcoin_url": "api"}}, "env var name"),
+        ({"env": {"BITCOIN_URL": "rpc"}}, "unknown url"),
+        ({"urls": {"api": "_sim"}}, "must start with '/'"),
+    ],
+)
+def test_malformed_stand_in_entries_are_refused(fields: dict, complaint: str) -> None:
+    base = {"name": "bitcoin", "app": "backend.sandbox.bitcoin:create_app"}
+    with pytest.raises(ValueError, match=complaint):
+        StandIn(**(base | fields))
+
+
+def test_registered_stand_ins_fit_together_and_import() -> None:
+    reserved = {"api", "web", "logins", "anvil", "postgres", "redis", "stack"}
+    names = [entry.name for entry in STAND_INS]
+    variables = [variable for entry in STAND_INS for variable in entry.env]
+    assert len(names) == len(set(names)), "two stand-ins share a name"
+    assert not reserved & set(names), "a stand-in name collides with a stack.json key"
+    assert len(variables) == len(set(variables)), "two stand-ins set the same variable"
+    for entry in STAND_INS:
+        module, _, function = entry.app.partition(":")
+        assert callable(getattr(importlib.import_module(module), function)), entry.app

@@ -10,12 +10,22 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_SECRET = "dev-insecure-change-me"  # noqa: S105 - the value production refuses to run with
+DEV_JWT_KEY = "dev-insecure-jwt-signing-key-change-me"  # noqa: S105 - refused in production
+DEV_KEYS_SECRET = "dev-insecure-keys-secret-change-me"  # noqa: S105 - refused in production
 
 
 class Environment(StrEnum):
     dev = "dev"
     test = "test"
     production = "production"
+
+
+class BitcoinNetwork(StrEnum):
+    """Which Bitcoin chain addresses are for: `bc1…` on mainnet, `tb1…` testnet, `bcrt1…` regtest."""
+
+    mainnet = "mainnet"
+    testnet = "testnet"
+    regtest = "regtest"
 
 
 class Settings(BaseSettings):
@@ -32,13 +42,47 @@ class Settings(BaseSettings):
 
     secret_key: SecretStr = SecretStr(DEV_SECRET)
 
+    # Identity. Access tokens are HS256 JWTs signed with jwt_keys[jwt_active_kid]; every key
+    # in jwt_keys verifies, so a new key is added first and made active later (rotation).
+    jwt_keys: dict[str, SecretStr] = {"dev-1": SecretStr(DEV_JWT_KEY)}
+    jwt_active_kid: str = "dev-1"
+    access_token_ttl_s: int = Field(default=600, ge=60, le=900)
+    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=3600)
+    session_max_age_s: int = Field(default=30 * 24 * 3600, ge=3600)
+    # Rate limits in the `limits` notation ("N/minute", "N/15minutes"); "" switches one off.
+    rate_limit_login_ip: str = "20/minute"
+    rate_limit_login_account: str = "10/15minutes"
+    rate_limit_otp: str = "5/5minutes"
+    rate_limit_code_send: str = "3/10minutes"
+    rate_limit_register_ip: str = "10/hour"
+    rate_limit_api: str = "600/minute"
+
     max_body_bytes: int = 1_000_000
     worker_heartbeat_max_age_s: int = 30
     log_level: str = "INFO"
     log_json: bool = True
 
+    # Keys. The master seed is sealed (AES-256-GCM) under a key derived by PBKDF2-HMAC-SHA256
+    # from KEYS_SECRET; KEYS_SECRET_VERSION names the sealed copy it opens. Rotating: set
+    # KEYS_PREVIOUS_SECRET to the old secret, KEYS_SECRET to the new one, raise the version,
+    # run `python -m backend.keys rotate`, restart everything, then `... keys prune`.
+    keys_secret: SecretStr = SecretStr(DEV_KEYS_SECRET)
+    keys_secret_version: int = Field(default=1, ge=1)
+    keys_previous_secret: SecretStr | None = None
+    keys_kdf_iterations: int = Field(default=600_000, ge=600_000)
+    bitcoin_network: BitcoinNetwork = BitcoinNetwork.regtest
+
+    # Ethereum: a JSON-RPC node, the chain id we sign for, the USDT contract (mainnet:
+    # 0xdAC17F958D2ee523a2206206994597C13D831ec7) and the block span of one eth_getLogs call.
+    ethereum_rpc_url: str = "http://127.0.0.1:8545"
+    ethereum_chain_id: int = 31337
+    ethereum_usdt_contract: str = ""
+    ethereum_log_chunk_blocks: int = Field(default=1000, ge=1)
+
     @model_validator(mode="after")
     def _production_is_configured(self) -> Self:
+        if self.jwt_active_kid not in self.jwt_keys:
+            raise ValueError("JWT_ACTIVE_KID must name one of JWT_KEYS")
         if self.environment is not Environment.production:
             return self
         problems = [
@@ -48,6 +92,16 @@ class Settings(BaseSettings):
         ]
         if "127.0.0.1" in self.public_api_url:
             problems.append("PUBLIC_API_URL")
+        keys_secret = self.keys_secret.get_secret_value()
+        if "dev-insecure" in keys_secret or len(keys_secret) < 32:
+            problems.append("KEYS_SECRET (at least 32 random characters)")
+        if self.bitcoin_network is not BitcoinNetwork.mainnet:
+            problems.append("BITCOIN_NETWORK (mainnet)")
+        if any(
+            "dev-insecure" in key.get_secret_value() or len(key.get_secret_value()) < 32
+            for key in self.jwt_keys.values()
+        ):
+            problems.append("JWT_KEYS (each at least 32 random characters)")
         if problems:
             raise ValueError("production needs real values for: " + ", ".join(problems))
         return self

@@ -1,0 +1,66 @@
+"""Rate limits kept in Redis with the `limits` library (moving window).
+
+Rules come from settings in the `limits` notation; an empty rule switches that limit off.
+A refused request raises RateLimited (429) carrying Retry-After in whole seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import lru_cache
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from backend.errors import RateLimited
+from backend.runtime import Runtime
+
+_EXTRA = "auth.ratelimiter"
+
+
+@lru_cache(maxsize=64)
+def _rule(text: str) -> RateLimitItem:
+    return parse(text)
+
+
+class Limiter:
+    def __init__(self, redis_url: str) -> None:
+        storage = RedisStorage(
+            "async+" + redis_url, implementation="redispy", key_prefix="qp:ratelimit"
+        )
+        self._strategy = MovingWindowRateLimiter(storage)
+
+    async def hit(self, rule: str, *key: str) -> None:
+        """Count one request against `rule` for `key`; refuse once the window is full."""
+        if not rule:
+            return
+        item = _rule(rule)
+        if not await self._strategy.hit(item, *key):
+            await self._refuse(item, key)
+
+    async def check(self, rule: str, *key: str) -> None:
+        """Refuse if `key` has no room left under `rule`, without counting this request.
+
+        For limits that count only failures (wrong passwords), so a person who gets it
+        right is never slowed by the count."""
+        if rule and not await self._strategy.test(_rule(rule), *key):
+            await self._refuse(_rule(rule), key)
+
+    async def clear(self, rule: str, *key: str) -> None:
+        if rule:
+            await self._strategy.clear(_rule(rule), *key)
+
+    async def _refuse(self, item: RateLimitItem, key: tuple[str, ...]) -> None:
+        stats = await self._strategy.get_window_stats(item, *key)
+        wait = max(1, math.ceil(stats.reset_time - time.time()))
+        raise RateLimited(headers={"Retry-After": str(wait)})
+
+
+def limiter(runtime: Runtime) -> Limiter:
+    found = runtime.extras.get(_EXTRA)
+    if not isinstance(found, Limiter):
+        # One per process, made on first use; it holds its own Redis connection pool.
+        found = runtime.extras[_EXTRA] = Limiter(runtime.settings.redis_url)
+    return found

@@ -1,0 +1,169 @@
+"""Who may call an endpoint: the Access rules every Endpoint declares.
+
+Callers authenticate with `Authorization: Bearer <token>`, where the token is either an
+access JWT from /v1/auth/login or a merchant API key (`qp_test_…` / `qp_live_…`).
+
+    signed_in()                       any signed-in user (customer, merchant or admin)
+    signed_in(Role.customer)          only these roles (a JWT; API keys are refused)
+    merchant_key_or_user(Scope.x)     a merchant signed in, or a merchant API key with scope x
+    admin_only                        a signed-in admin
+    public_limited                    anyone, counted against the per-IP API limit
+
+Each sets `call.principal` (user id, role, session or key id, key scopes) and counts the
+request against the general per-client limit. Refusals: no or bad credentials → 401,
+wrong role or missing scope → 403. Ownership of a resource is the service's job: look
+rows up by `call.principal.user_id` and answer 404 for anyone else's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from backend.api import Access, Call, Principal
+from backend.apikeys import service as apikeys
+from backend.auth import ratelimit
+from backend.auth.errors import (
+    AccountDisabled,
+    ApiKeyNotAccepted,
+    InsufficientScope,
+    InvalidToken,
+    RoleNotAllowed,
+)
+from backend.auth.models import AuthSession
+from backend.auth.tokens import read_access_token
+from backend.db import utcnow
+from backend.errors import NotAuthenticated
+from backend.users.models import User
+from contract.apikeys import Scope
+from contract.users import Role
+
+# A session's "last seen" is refreshed at most this often, not on every request.
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="qpeapay"'}
+
+
+def bearer_token(call: Call) -> str:
+    header = call.request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise NotAuthenticated(headers=_CHALLENGE)
+    return token
+
+
+async def _user_from_jwt(call: Call, token: str) -> Principal:
+    claims = read_access_token(call.runtime.settings, token)
+    found = (
+        await call.session.execute(
+            select(AuthSession, User)
+            .join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.id == claims.session_id)
+        )
+    ).one_or_none()
+    now = utcnow()
+    if found is None:
+        raise InvalidToken(headers=_CHALLENGE)
+    auth_session, user = found.tuple()
+    # Checked on every request so sign-out, session revocation, disabling and role
+    # changes take effect at once rather than when the access token expires.
+    if (
+        user.id != claims.user_id
+        or auth_session.revoked_at is not None
+        or auth_session.expires_at <= now
+    ):
+        raise InvalidToken(headers=_CHALLENGE)
+    if user.disabled_at is not None:
+        raise AccountDisabled()
+    if now - auth_session.last_seen_at >= LAST_SEEN_RESOLUTION:
+        await call.session.execute(
+            update(AuthSession).where(AuthSession.id == auth_session.id).values(last_seen_at=now)
+        )
+    return Principal(user_id=user.id, role=user.role, session_id=auth_session.id)
+
+
+async def _principal(call: Call, token: str) -> Principal:
+    if apikeys.looks_like_key(token):
+        key, owner = await apikeys.authenticate(
+            call.session, call.runtime.settings, token, call.client_ip
+        )
+        return Principal(
+            user_id=owner.id, role=owner.role, scopes=frozenset(key.scopes), api_key_id=key.id
+        )
+    return await _user_from_jwt(call, token)
+
+
+async def _count(call: Call, principal: Principal) -> None:
+    client = f"key:{principal.api_key_id}" if principal.api_key_id else f"user:{principal.user_id}"
+    await ratelimit.limiter(call.runtime).hit(call.runtime.settings.rate_limit_api, "api", client)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A user with an access token, in one of `roles` (any role when empty)."""
+
+    roles: frozenset[Role]
+    description: str
+
+    async def authorize(self, call: Call) -> None:
+        principal = await _principal(call, bearer_token(call))
+        if principal.api_key_id is not None:
+            raise ApiKeyNotAccepted()
+        if self.roles and Role(principal.role) not in self.roles:
+            raise RoleNotAllowed()
+        await _count(call, principal)
+        call.principal = principal
+
+
+@dataclass(frozen=True)
+class MerchantKeyOrUser:
+    """A signed-in merchant (every scope), or a merchant API key granted `scope`."""
+
+    scope: Scope
+    description: str
+
+    async def authorize(self, call: Call) -> None:
+        principal = await _principal(call, bearer_token(call))
+        if principal.role != Role.merchant:
+            raise RoleNotAllowed()
+        if principal.scopes is not None and self.scope.value not in principal.scopes:
+            raise InsufficientScope(f"This API key lacks the {self.scope.value} scope.")
+        await _count(call, principal)
+        call.principal = principal
+
+
+@dataclass(frozen=True)
+class PublicLimited:
+    """Anyone; requests are counted per client IP against the general API limit."""
+
+    description: str = "public (rate limited per IP)"
+
+    async def authorize(self, call: Call) -> None:
+        limiter = ratelimit.limiter(call.runtime)
+        await limiter.hit(call.runtime.settings.rate_limit_api, "api", f"ip:{call.client_ip}")
+
+
+def signed_in(*roles: Role) -> Access:
+    names = ", ".join(sorted(role.value for role in roles)) or "any role"
+    return SignedIn(frozenset(roles), f"signed-in user ({names})")
+
+
+def merchant_key_or_user(scope: Scope) -> Access:
+    return MerchantKeyOrUser(scope, f"merchant user, or merchant API key with {scope.value}")
+
+
+admin_only: Access = signed_in(Role.admin)
+public_limited: Access = PublicLimited()
+
+
+def is_tenant_owned(access: Access) -> bool:
+    """Routes over a merchant's own data: the authorization matrix walks these."""
+    if isinstance(access, MerchantKeyOrUser):
+        return True
+    return isinstance(access, SignedIn) and access.roles == frozenset({Role.merchant})
+
+
+def is_admin_only(access: Access) -> bool:
+    return isinstance(access, SignedIn) and access.roles == frozenset({Role.admin})

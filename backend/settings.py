@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from backend.fees.config import (
+    DEFAULT_B2C_TARIFF,
+    DEFAULT_C2B_TARIFF,
+    DEFAULT_NETWORK_FEES,
+    DEFAULT_PLATFORM_FEES,
+    DEFAULT_TRANSFER_COSTS,
+    Flow,
+    NetworkFeeDefault,
+    PlatformFee,
+    TariffBand,
+    TransferCost,
+    check_tariff,
+)
+from backend.limits.config import DEFAULT_LIMITS, LimitSet, check_limits
+from backend.rates.providers import RATE_PROVIDERS
+from contract.kyc import KycTier
+from contract.limits import LimitAction
+from contract.money import Network
 
 DEV_SECRET = "dev-insecure-change-me"  # noqa: S105 - the value production refuses to run with
 DEV_JWT_KEY = "dev-insecure-jwt-signing-key-change-me"  # noqa: S105 - refused in production
@@ -78,6 +98,64 @@ class Settings(BaseSettings):
     ethereum_chain_id: int = 31337
     ethereum_usdt_contract: str = ""
     ethereum_log_chunk_blocks: int = Field(default=1000, ge=1)
+
+    # Exchange rates (backend/rates): base URLs of the public rate APIs (`make run` points
+    # them at the rate-feed stand-in), which of them to ask, and how far to trust them.
+    rates_coingecko_url: str = "https://api.coingecko.com"
+    rates_binance_url: str = "https://api.binance.com"
+    rates_kraken_url: str = "https://api.kraken.com"
+    rates_coinbase_url: str = "https://api.coinbase.com"
+    rates_open_er_api_url: str = "https://open.er-api.com"
+    rates_providers: list[str] = list(RATE_PROVIDERS)
+    rates_timeout_s: float = Field(default=3.0, gt=0, le=30)
+    rates_cache_ttl_s: int = Field(default=30, ge=1)
+    rates_max_age_s: int = Field(default=300, ge=1)
+    rates_fx_source_max_age_s: int = Field(default=26 * 3600, ge=60)
+    rates_frozen_after_s: int = Field(default=300, ge=1)
+    rates_max_spread_percent: Decimal = Field(default=Decimal(2), gt=0, lt=100)
+    rates_min_sources: int = Field(default=2, ge=1)
+    rates_fx_min_sources: int = Field(default=1, ge=1)
+    rates_breaker_failures: int = Field(default=3, ge=1)
+    rates_breaker_cooldown_s: int = Field(default=60, ge=1)
+    rates_refresh_every_s: int = Field(default=15, ge=1, le=60)
+
+    # Quotes, fees and limits (backend/quotes, backend/fees, backend/limits). Tables are JSON.
+    quote_lock_s: int = Field(default=90, ge=60, le=120)
+    fee_platform: dict[Flow, PlatformFee] = DEFAULT_PLATFORM_FEES
+    mpesa_c2b_tariff: list[TariffBand] = DEFAULT_C2B_TARIFF
+    mpesa_b2c_tariff: list[TariffBand] = DEFAULT_B2C_TARIFF
+    fee_network_defaults: dict[Network, NetworkFeeDefault] = DEFAULT_NETWORK_FEES
+    fee_transfer_costs: dict[str, TransferCost] = DEFAULT_TRANSFER_COSTS
+    limits: dict[KycTier, dict[LimitAction, LimitSet]] = DEFAULT_LIMITS
+    limits_timezone: str = "Africa/Nairobi"
+
+    @field_validator("mpesa_c2b_tariff", "mpesa_b2c_tariff")
+    @classmethod
+    def _tariff(cls, bands: list[TariffBand]) -> list[TariffBand]:
+        return check_tariff(bands)
+
+    @field_validator("limits")
+    @classmethod
+    def _limits(
+        cls, table: dict[KycTier, dict[LimitAction, LimitSet]]
+    ) -> dict[KycTier, dict[LimitAction, LimitSet]]:
+        return check_limits(table)
+
+    @field_validator("rates_providers")
+    @classmethod
+    def _known_providers(cls, names: list[str]) -> list[str]:
+        unknown = sorted(set(names) - set(RATE_PROVIDERS))
+        if unknown:
+            raise ValueError("unknown rate providers: " + ", ".join(unknown))
+        return names
+
+    @field_validator("fee_platform")
+    @classmethod
+    def _every_flow(cls, fees: dict[Flow, PlatformFee]) -> dict[Flow, PlatformFee]:
+        missing = [flow for flow in Flow if flow not in fees]
+        if missing:
+            raise ValueError("FEE_PLATFORM misses " + ", ".join(missing))
+        return fees
 
     @model_validator(mode="after")
     def _production_is_configured(self) -> Self:

@@ -1,0 +1,199 @@
+"""The web app's API client: contract models in, ApiError with the contract ErrorBody out,
+bearer tokens from the session, Idempotency-Key on POST, one refresh on 401."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+from pydantic import BaseModel
+
+from contract.errors import ErrorBody, ErrorDetail
+from contract.system import Health
+from web.client import ApiClient, ApiError
+from web.errors import MESSAGES, message_for
+from web.session import ACCESS_TOKEN, REFRESH_TOKEN, Session
+
+
+class Echo(BaseModel):
+    ok: bool
+
+
+def recording(
+    answers: list[httpx.Response],
+) -> tuple[httpx.AsyncClient, list[httpx.Request]]:
+    """An httpx client on a scripted transport (standing in for the network, not our code)
+    that answers in turn and keeps what was sent."""
+    sent: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return answers[len(sent) - 1]
+
+    transport = httpx.MockTransport(handle)
+    return httpx.AsyncClient(transport=transport, base_url="http://api.test"), sent
+
+
+def unauthorized() -> httpx.Response:
+    body = ErrorBody(
+        error=ErrorDetail(type="authentication_error", code="not_authenticated", message="Sign in.")
+    )
+    return httpx.Response(401, content=body.model_dump_json())
+
+
+async def test_a_success_is_parsed_into_the_contract_model(api: httpx.AsyncClient) -> None:
+    health = await ApiClient(api).get("/healthz", Health)
+    assert health == Health(status="ok")
+
+
+async def test_an_api_error_carries_the_contract_error_body(api: httpx.AsyncClient) -> None:
+    with pytest.raises(ApiError) as missing:
+        await ApiClient(api).get("/v1/no-such-thing", Health)
+    assert missing.value.status == 404
+    assert missing.value.error.type == "invalid_request_error"
+    assert missing.value.code == "not_found"
+    assert missing.value.error.message == "No such resource."
+
+    with pytest.raises(ApiError) as wrong_method:
+        await ApiClient(api).post("/healthz", Health)
+    assert (wrong_method.value.status, wrong_method.value.code) == (405, "method_not_allowed")
+
+
+async def test_the_error_param_comes_through() -> None:
+    body = ErrorBody(
+        error=ErrorDetail(
+            type="invalid_request_error",
+            code="validation_failed",
+            message="amount: must be a string",
+            param="amount",
+        )
+    )
+    http, _ = recording([httpx.Response(422, content=body.model_dump_json())])
+    with pytest.raises(ApiError) as raised:
+        await ApiClient(http).post("/v1/invoices", Echo, Echo(ok=True))
+    assert raised.value.body == body
+    assert raised.value.error.param == "amount"
+
+
+async def test_a_non_api_error_page_becomes_a_bad_gateway_error() -> None:
+    http, _ = recording([httpx.Response(502, text="<html>nginx</html>")])
+    with pytest.raises(ApiError) as raised:
+        await ApiClient(http).get("/healthz", Health)
+    assert (raised.value.status, raised.value.code) == (502, "bad_gateway")
+
+
+async def test_an_unreachable_api_is_an_api_error() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound but not listening: connections are refused
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            with pytest.raises(ApiError) as raised:
+                await ApiClient(http).get("/healthz", Health)
+    assert (raised.value.status, raised.value.code) == (503, "api_unreachable")
+    assert message_for(raised.value) == MESSAGES["api_unreachable"]
+
+
+async def test_a_timeout_is_an_api_error() -> None:
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow", request=request)
+
+    async with httpx.AsyncClient(
+        transport=httpx.MockTransport(slow), base_url="http://api.test"
+    ) as http:
+        with pytest.raises(ApiError) as raised:
+            await ApiClient(http).get("/healthz", Health)
+    assert (raised.value.status, raised.value.code) == (504, "api_timeout")
+
+
+async def test_posts_carry_an_idempotency_key_the_bearer_token_and_the_browser_ip() -> None:
+    http, sent = recording([httpx.Response(200, json={"ok": True})] * 3)
+    session = Session()
+    session.set(ACCESS_TOKEN, "access-1")
+    client = ApiClient(http, session, forwarded_for="197.248.1.2")
+
+    assert await client.post("/v1/things", Echo, Echo(ok=True)) == Echo(ok=True)
+    await client.post("/v1/things", Echo, idempotency_key="form-7f3a")
+    await client.get("/v1/things/1", Echo)
+
+    first, second, read = sent
+    assert first.headers["authorization"] == "Bearer access-1"
+    assert first.headers["content-type"] == "application/json"
+    assert first.content == b'{"ok":true}'
+    assert len(first.headers["idempotency-key"]) == 36
+    assert second.headers["idempotency-key"] == "form-7f3a"
+    assert "idempotency-key" not in read.headers
+    assert read.headers["x-forwarded-for"] == "197.248.1.2"
+
+
+async def test_no_session_token_means_no_authorization_header() -> None:
+    http, sent = recording([httpx.Response(200, json={"ok": True})] * 2)
+    session = Session()
+    session.set(ACCESS_TOKEN, "access-1")
+    await ApiClient(http).get("/v1/rates", Echo)
+    await ApiClient(http, session).post("/v1/auth/login", Echo, auth=False)
+    assert all("authorization" not in request.headers for request in sent)
+
+
+async def test_a_401_refreshes_once_and_retries_with_the_same_idempotency_key() -> None:
+    http, sent = recording([unauthorized(), httpx.Response(201, json={"ok": True})])
+    session = Session()
+    session.set(ACCESS_TOKEN, "expired")
+    session.set(REFRESH_TOKEN, "refresh-1")
+    refreshed: list[str | None] = []
+
+    async def refresh(client: ApiClient) -> bool:
+        assert client.session is session
+        refreshed.append(session.get(REFRESH_TOKEN))
+        session.set(ACCESS_TOKEN, "fresh")
+        return True
+
+    result = await ApiClient(http, session, refresh).post("/v1/things", Echo, Echo(ok=True))
+    assert result == Echo(ok=True)
+    assert refreshed == ["refresh-1"]
+    assert [r.headers["authorization"] for r in sent] == ["Bearer expired", "Bearer fresh"]
+    assert sent[0].headers["idempotency-key"] == sent[1].headers["idempotency-key"]
+    assert sent[0].content == sent[1].content
+
+
+async def test_a_failed_refresh_surfaces_the_401() -> None:
+    http, sent = recording([unauthorized()])
+    session = Session()
+    session.set(REFRESH_TOKEN, "revoked")
+
+    async def refresh(client: ApiClient) -> bool:
+        return False
+
+    with pytest.raises(ApiError) as raised:
+        await ApiClient(http, session, refresh).get("/v1/me", Echo)
+    assert (raised.value.status, raised.value.code) == (401, "not_authenticated")
+    assert message_for(raised.value) == MESSAGES["not_authenticated"]
+    assert len(sent) == 1
+
+
+async def test_no_refresh_without_a_refresh_token_or_for_unauthenticated_calls() -> None:
+    calls: list[str] = []
+
+    async def refresh(client: ApiClient) -> bool:
+        calls.append("refresh")
+        return True
+
+    http, _ = recording([unauthorized(), unauthorized()])
+    signed_in = Session()
+    signed_in.set(REFRESH_TOKEN, "refresh-1")
+    with pytest.raises(ApiError):
+        await ApiClient(http, Session(), refresh).get("/v1/me", Echo)
+    with pytest.raises(ApiError):
+        await ApiClient(http, signed_in, refresh).post("/v1/auth/refresh", Echo, auth=False)
+    assert calls == []
+
+
+async def test_a_body_less_answer_returns_none() -> None:
+    http, sent = recording([httpx.Response(204)])
+    await ApiClient(http).call("DELETE", "/v1/things/1", None)
+    assert sent[0].method == "DELETE"
+
+
+def test_unmapped_codes_show_the_api_message() -> None:
+    error = ApiError.of(409, "invalid_request_error", "invoice_expired", "The invoice expired.")
+    assert message_for(error) == "The invoice expired."

@@ -109,6 +109,13 @@ class TransactionNotFound(ChainError):
     message = "The node does not know this transaction."
 
 
+class BlockNotFound(ChainError):
+    """No block at that height (above the tip, e.g. after a reorg to a shorter chain)."""
+
+    status, type, code = 404, "invalid_request_error", "block_not_found"
+    message = "The node has no block at this height."
+
+
 class InvalidAddress(QpeapayError):
     status, type, code = 400, "invalid_request_error", "invalid_address"
     message = "This is not a valid address for the network."

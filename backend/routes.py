@@ -6,11 +6,23 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 
 from backend.api import Endpoint
+from backend.apikeys import routes as apikeys
+from backend.audit import routes as audit
+from backend.auth import routes as auth
+from backend.notifications import routes as notifications
+from backend.rates import routes as rates
 from backend.runtime import Runtime
 from backend.system import routes as system
+from backend.users import routes as users
 
 ENDPOINTS: list[Endpoint] = [
     *system.ENDPOINTS,
+    *auth.ENDPOINTS,
+    *users.ENDPOINTS,
+    *apikeys.ENDPOINTS,
+    *audit.ENDPOINTS,
+    *notifications.ENDPOINTS,
+    *rates.ENDPOINTS,
 ]
 
 # Each hook opens something a domain keeps for the life of the process (a connector, a

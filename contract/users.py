@@ -110,7 +110,7 @@ class Kyc(ResponseModel):
 class User(ResponseModel):
     id: str
     email: str
-    phone: str = Field(description="E.164, masked outside the owner's and admins' views")
+    phone: str = Field(description="E.164, e.g. +254712345678")
     role: Role
     business_name: str | None = None
     kyc: Kyc
@@ -121,3 +121,23 @@ class User(ResponseModel):
 
 class UserEnvelope(ResponseModel):
     user: User
+
+
+class AdminUserQuery(RequestModel):
+    q: str | None = Field(default=None, max_length=254, description="Part of an email, or a phone")
+    role: Role | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)
+
+
+class KycChange(RequestModel):
+    tier: KycTier = Field(description="tier_2 records that an admin checked identity documents")
+    note: str = Field(min_length=3, max_length=500, description="Why, for the audit log")
+
+
+class DisableUser(RequestModel):
+    reason: str = Field(min_length=3, max_length=200)
+
+
+class EnableUser(RequestModel):
+    note: str = Field(min_length=3, max_length=500)

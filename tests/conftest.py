@@ -23,6 +23,10 @@ from backend.dev.database import ensure_database, migrate, normalise, with_datab
 from backend.models import metadata
 from backend.runtime import Runtime
 from backend.settings import Environment, Settings
+from tests.rates_feed import RatesFeed, RatesFeedServer
+
+# Signed-in accounts (customer, merchant, other_merchant, admin) and API-key helpers.
+pytest_plugins = ["tests.identity"]
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
@@ -59,7 +63,25 @@ def service_urls() -> Iterator[tuple[str, str]]:
 
 
 @pytest.fixture(scope="session")
-def settings(service_urls: tuple[str, str]) -> Settings:
+def rates_feed_server() -> Iterator[RatesFeedServer]:
+    """The rate-feed stand-in over real HTTP; every provider points at it (tests/rates_feed.py)."""
+    server = RatesFeedServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def rates_feed(rates_feed_server: RatesFeedServer) -> AsyncIterator[RatesFeed]:
+    """A steady market for one test; whatever the test breaks is mended afterwards."""
+    feed = RatesFeed(rates_feed_server.url)
+    await feed.reset()
+    yield feed
+    await feed.reset()
+
+
+@pytest.fixture(scope="session")
+def settings(service_urls: tuple[str, str], rates_feed_server: RatesFeedServer) -> Settings:
     database, redis = service_urls
     url = with_database(database, f"qpeapay_test{NAMESPACE}_{WORKER}")
     ensure_database(url, drop=True)
@@ -71,6 +93,7 @@ def settings(service_urls: tuple[str, str]) -> Settings:
         log_json=True,
         log_level="WARNING",
         database_pool_size=5,
+        **rates_feed_server.settings(),
     )
 
 

@@ -3,7 +3,14 @@ account exists, beyond what the caller already proved (a right password, then th
 
 from __future__ import annotations
 
-from backend.errors import Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from backend.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotAuthenticated,
+    NotFound,
+    ValidationFailed,
+)
 
 
 class InvalidToken(NotAuthenticated):
@@ -59,9 +66,16 @@ class EmailTaken(Conflict):
     message = "An account with this email already exists. Sign in instead."
 
 
-class CodeInvalid(ValidationFailed):
+class CodeInvalid(InvalidRequest):
+    """A wrong code from someone already signed in: 400, not 401, since their session is fine."""
+
     code = "code_invalid"
-    message = "That code is not right or has expired. Ask for a new one."
+    message = "That code is not right or has expired."
+
+
+class PasswordIncorrect(InvalidRequest):
+    code = "password_incorrect"
+    message = "The password is not right."
 
 
 class AlreadyVerified(Conflict):

@@ -70,4 +70,26 @@ class StandIn:
         return {variable: urls[url_field] for variable, url_field in self.env.items()}
 
 
-STAND_INS: list[StandIn] = []
+STAND_INS: list[StandIn] = [
+    # One server plays every public rate API, each under its own prefix at its real paths.
+    StandIn(
+        name="rates",
+        app="backend.sandbox.rates:create_app",
+        urls={
+            "api": "",
+            "sim": "/_sim",
+            "coingecko": "/coingecko",
+            "binance": "/binance",
+            "kraken": "/kraken",
+            "coinbase": "/coinbase",
+            "open_er_api": "/open_er_api",
+        },
+        env={
+            "RATES_COINGECKO_URL": "coingecko",
+            "RATES_BINANCE_URL": "binance",
+            "RATES_KRAKEN_URL": "kraken",
+            "RATES_COINBASE_URL": "coinbase",
+            "RATES_OPEN_ER_API_URL": "open_er_api",
+        },
+    ),
+]

@@ -25,7 +25,7 @@ static: $(NODE_STAMP)
 	mkdir -p static/js/vendor static/css
 	cp node_modules/htmx.org/dist/htmx.min.js static/js/vendor/htmx.min.js
 	cp node_modules/htmx-ext-sse/dist/sse.min.js static/js/vendor/sse.min.js
-	node_modules/.bin/tailwindcss -i web/styles/app.css -o static/css/app.css --minify 2>/dev/null
+	node_modules/.bin/tailwindcss -i web/styles/app.css -o static/css/app.css --minify
 
 run: install static
 	$(PY) -m backend.dev.stack

@@ -12,32 +12,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import fcntl
 import json
 import os
 import signal
-import socket
+import subprocess
 import sys
+import traceback
 import warnings
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TypeVar
 
 import httpx
 from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
 
 from backend.dev import embedded
 from backend.dev.database import ROOT, ensure_database, migrate, normalise, with_database
+from backend.dev.processes import (
+    STOP_TIMEOUT_S,
+    Child,
+    Console,
+    answers_ok,
+    listens,
+    pick_port,
+    start_child,
+)
 from backend.sandbox.registry import STAND_INS, StandIn
 
 APP_DATABASE = "qpeapay"
 CHAIN_ID = 31337
 READY_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 10.0
 APP_PROCESSES = ("api", "web", "worker")
-_PR_SET_PDEATHSIG = 1
+T = TypeVar("T")
 
 
 class StackError(Exception):
@@ -56,21 +65,6 @@ def load_dotenv(path: Path) -> None:
                 os.environ.setdefault(key, value)
 
 
-def pick_port(preferred: int) -> int:
-    """`preferred` if it is free on loopback (0 means any), else a free one."""
-    if preferred:
-        with socket.socket() as sock:
-            # Same option uvicorn binds with, so a port in TIME_WAIT after a restart counts as free.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", preferred))
-            except OSError:
-                pass
-            else:
-                return preferred
-    return embedded.free_port()
-
-
 def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
     entries: dict[str, str] = {}
     for line in path.read_text().splitlines():
@@ -81,122 +75,14 @@ def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
 
 
 def anvil_command() -> list[str]:
-    # The npm wrapper re-raises SIGTERM on itself without waiting for the native binary,
-    # which still has its state to dump; run the binary directly when the platform package has it.
+    # The npm wrapper is a node process that only relays signals; the platform package's
+    # binary is the node itself, so run that when it is there.
     for native in sorted((ROOT / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil")):
         return [str(native)]
     wrapper = ROOT / "node_modules" / ".bin" / "anvil"
     if not wrapper.exists():
         raise StackError("anvil is missing: run `npm install` (or `make install`) first")
     return [str(wrapper)]
-
-
-def _die_with_parent() -> None:
-    """Runs in the forked child: if the stack is killed outright, its processes go too."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class Console:
-    """Interleaves every process's output on one stream, each line labelled by its source."""
-
-    COLOURS = (36, 35, 33, 32, 34, 31, 96, 95, 93, 92)
-
-    def __init__(self, stream: IO[str]) -> None:
-        self.stream = stream
-        self.colour = stream.isatty()
-        self.width = 8
-        self.labels: dict[str, str] = {}
-
-    def label(self, name: str) -> str:
-        if name not in self.labels:
-            text = f"{name:<{self.width}}|"
-            if self.colour:
-                code = self.COLOURS[len(self.labels) % len(self.COLOURS)]
-                text = f"\x1b[{code}m{text}\x1b[0m"
-            self.labels[name] = text
-        return self.labels[name]
-
-    def line(self, name: str, text: str) -> None:
-        self.stream.write(f"{self.label(name)} {text.rstrip()}\n")
-        self.stream.flush()
-
-    def plain(self, text: str) -> None:
-        self.stream.write(text + "\n")
-        self.stream.flush()
-
-    def say(self, text: str) -> None:
-        for line in text.splitlines() or [""]:
-            self.line("stack", line)
-
-
-@dataclass
-class Child:
-    """A process the stack started in its own process group, with its output pumped."""
-
-    name: str
-    process: asyncio.subprocess.Process
-    pump: asyncio.Task[None]
-
-    @property
-    def alive(self) -> bool:
-        return self.process.returncode is None
-
-    async def stop(self) -> None:
-        group = self.process.pid
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(group, signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT_S)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
-            await self.process.wait()
-        await _group_gone(group)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.pump, STOP_TIMEOUT_S)
-
-
-async def _group_gone(group: int) -> None:
-    """Wait until no process is left in `group` (helpers a leader may have started)."""
-    deadline = asyncio.get_running_loop().time() + STOP_TIMEOUT_S
-    while True:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(group, signal.SIGKILL)
-            return
-        await asyncio.sleep(0.05)
-
-
-async def _pump(name: str, stream: asyncio.StreamReader, console: Console) -> None:
-    while line := await stream.readline():
-        console.line(name, line.decode(errors="replace"))
-
-
-async def answers_ok(url: str) -> None:
-    """Poll until GET `url` is 200; the caller bounds the wait."""
-    async with httpx.AsyncClient(timeout=2.0) as client:
-        while True:
-            with contextlib.suppress(httpx.TransportError):
-                if (await client.get(url)).status_code == 200:
-                    return
-            await asyncio.sleep(0.1)
-
-
-async def listens(port: int) -> None:
-    """Poll until something accepts connections on loopback `port`."""
-    while True:
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.05)
-        else:
-            writer.close()
-            return
 
 
 async def answers_chain_id(rpc: str) -> None:
@@ -219,10 +105,13 @@ class Stack:
     info: dict[str, Any] = field(default_factory=dict)
     children: list[Child] = field(default_factory=list)
     postgres: Any = None
-    redis: Any = None
+    redis: subprocess.Popen[bytes] | None = None
     died: asyncio.Event = field(default_factory=asyncio.Event)
     stopping: bool = False
     watchers: set[asyncio.Task[None]] = field(default_factory=set)
+    # Blocking start-ups that create a server; stop() waits for them, so a server that
+    # comes up after Ctrl-C has cancelled the start is stopped all the same.
+    blocking: list[asyncio.Future[Any]] = field(default_factory=list)
 
     @property
     def dev(self) -> Path:
@@ -236,12 +125,25 @@ class Stack:
 
     async def start(self) -> None:
         self.stack_json.unlink(missing_ok=True)
-        database, redis_url, anvil, stand_ins = await asyncio.gather(
-            self.start_database(), self.start_redis(), self.start_anvil(), self.start_stand_ins()
-        )
+        try:
+            # A failure cancels the other branches, so nothing starts after stop() has run.
+            async with asyncio.TaskGroup() as group:
+                database_task = group.create_task(self.start_database())
+                redis_task = group.create_task(self.start_redis())
+                anvil_task = group.create_task(self.start_anvil())
+                stand_ins_task = group.create_task(self.start_stand_ins())
+        except ExceptionGroup as errors:
+            raise errors.exceptions[0] from None
+        database, redis_url = database_task.result(), redis_task.result()
+        anvil, stand_ins = anvil_task.result(), stand_ins_task.result()
         self.info.update(postgres=database, redis=redis_url, anvil=anvil, **stand_ins)
         demo_env = await self.seed(database, {"anvil": anvil, **stand_ins})
         await self.start_apps(database, redis_url, demo_env)
+
+    async def in_thread(self, function: Callable[[], T]) -> T:
+        future = asyncio.ensure_future(asyncio.to_thread(function))
+        self.blocking.append(future)
+        return await asyncio.shield(future)
 
     async def start_database(self) -> str:
         configured = self.env.get("DATABASE_URL")
@@ -249,9 +151,12 @@ class Stack:
             url = normalise(configured)
         else:
             self.console.say(f"starting embedded PostgreSQL in {self.dev / 'pg'}")
-            base, self.postgres = await asyncio.to_thread(embedded.start_postgres, self.dev / "pg")
-            url = with_database(base, APP_DATABASE)
-        await asyncio.to_thread(ensure_database, url)
+            url = with_database(await self.in_thread(self._embedded_postgres), APP_DATABASE)
+        try:
+            await asyncio.to_thread(ensure_database, url)
+        except OSError as error:
+            shown = make_url(url).render_as_string(hide_password=True)
+            raise StackError(f"cannot reach PostgreSQL at {shown}: {error}") from None
         await asyncio.to_thread(migrate, url)
         self.console.say("database migrated")
         return url
@@ -260,7 +165,14 @@ class Stack:
         configured = self.env.get("REDIS_URL")
         if configured:
             return configured
-        url, self.redis = await asyncio.to_thread(embedded.start_redis, self.dev / "redis")
+        return await self.in_thread(self._embedded_redis)
+
+    def _embedded_postgres(self) -> str:
+        url, self.postgres = embedded.start_postgres(self.dev / "pg")
+        return url
+
+    def _embedded_redis(self) -> str:
+        url, self.redis = embedded.start_redis(self.dev / "redis")
         return url
 
     async def start_anvil(self) -> dict[str, Any]:
@@ -360,20 +272,7 @@ class Stack:
         self.info.update(api=api, web=web)
 
     async def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=ROOT,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-            limit=1 << 20,
-        )
-        assert process.stdout is not None
-        pump = asyncio.create_task(_pump(name, process.stdout, self.console))
-        child = Child(name, process, pump)
+        child = await start_child(name, argv, env, ROOT, self.console)
         self.children.append(child)
         watcher = asyncio.create_task(self.watch(child))
         self.watchers.add(watcher)
@@ -451,6 +350,7 @@ class Stack:
     async def stop(self) -> None:
         self.stopping = True
         self.stack_json.unlink(missing_ok=True)
+        await asyncio.gather(*self.blocking, return_exceptions=True)
         stand_in_names = {entry.name for entry in STAND_INS}
         apps = [c for c in self.children if c.name in APP_PROCESSES]
         stand_ins = [c for c in self.children if c.name in stand_in_names]
@@ -472,11 +372,11 @@ def _public(configured: str | None, local: str) -> str:
     return local
 
 
-def _stop_popen(process: Any) -> None:
+def _stop_popen(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
         process.wait(STOP_TIMEOUT_S)
-    except Exception:
+    except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
 
@@ -488,7 +388,10 @@ def _stop_postgres(server: Any) -> None:
     postmaster = server.get_postmaster_info().process
     if postmaster.is_running():
         postmaster.send_signal(signal.SIGINT)  # PostgreSQL's "fast" shutdown: clean, no waiting
-        postmaster.wait(STOP_TIMEOUT_S)
+        try:
+            postmaster.wait(STOP_TIMEOUT_S)
+        except Exception:  # psutil.TimeoutExpired: give up on a clean stop
+            postmaster.kill()
 
 
 @contextlib.contextmanager
@@ -528,8 +431,11 @@ async def run(console: Console) -> int:
                 starting.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await starting
-        except Exception as error:
+        except StackError as error:
             console.say(f"failed: {error}")
+            code = 1
+        except Exception:
+            console.say("failed:\n" + traceback.format_exc())
             code = 1
         finally:
             interrupted.cancel()

@@ -63,8 +63,8 @@ class Run:
 def _environment(var: Path, services: tuple[str, str] | None) -> dict[str, str]:
     env = {**os.environ, "QPEAPAY_VAR_DIR": str(var)}
     env.update(API_PORT="0", WEB_PORT="0", ANVIL_PORT="0", LOG_LEVEL="WARNING")
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
+    # Empty rather than unset, so a developer's .env cannot fill them in.
+    env.update(DATABASE_URL="", REDIS_URL="")
     if services is not None:
         database, redis = services
         url = with_database(database, f"qpeapay_stack{NAMESPACE}_{WORKER}")

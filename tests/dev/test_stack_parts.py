@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from backend.dev import stack
+from backend.dev import processes, stack
 from backend.sandbox.registry import STAND_INS, StandIn
 
 
@@ -24,9 +24,9 @@ def test_busy_preferred_port_falls_back_to_a_free_one() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         taken = busy.getsockname()[1]
-        chosen = stack.pick_port(taken)
+        chosen = processes.pick_port(taken)
     assert chosen != taken
-    assert stack.pick_port(chosen) == chosen
+    assert processes.pick_port(chosen) == chosen
 
 
 def test_loopback_public_urls_follow_the_chosen_port_but_tunnels_stay() -> None:

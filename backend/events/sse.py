@@ -11,7 +11,7 @@ while waiting: every read is a short session of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import suppress
 
 from redis.asyncio import Redis
@@ -87,7 +87,7 @@ async def follow(
     poll_s: float = POLL_S,
     resubscribe_s: float = RESUBSCRIBE_S,
     recheck_s: float = RECHECK_S,
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent, None]:
     """Events of `stream` with id > `after` (None: from now on), in id order, forever."""
     loop = asyncio.get_running_loop()
     cursor = after

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from redis.asyncio import Redis
@@ -47,6 +48,16 @@ async def next_message(pubsub: PubSub, wait_s: float = 5.0) -> dict[str, Any]:
     )
     assert message is not None, "nothing was published"
     return message
+
+
+async def until_subscribed(redis: Redis, channel: str) -> None:
+    """Wait until someone (a stream under test) listens on `channel`."""
+    for _ in range(200):
+        [(_, count)] = await redis.pubsub_numsub(channel)
+        if count:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"nobody subscribed to {channel}")
 
 
 async def close(pubsub: PubSub) -> None:

@@ -46,6 +46,7 @@ APP_DATABASE = "qpeapay"
 CHAIN_ID = 31337
 READY_TIMEOUT_S = 60.0
 APP_PROCESSES = ("api", "web", "worker")
+BANNER_URLS = ("rpc", "api", "sim")
 T = TypeVar("T")
 
 
@@ -262,7 +263,7 @@ class Stack:
         commands = procfile()
         for name in APP_PROCESSES:
             if name == "worker" and not (ROOT / "workers" / "main.py").exists():
-                self.console.say("worker skipped: workers/main.py does not exist yet")
+                self.console.say("worker skipped: there is no workers/main.py")
                 continue
             await self.spawn(name, ["sh", "-c", "exec " + commands[name]], env)
         await self.until_ready(
@@ -333,7 +334,9 @@ class Stack:
             "",
             f"  Anvil      {info['anvil']['rpc']}   (chain id {info['anvil']['chain_id']})",
             *(
-                f"  {name:<11}" + "   ".join(f"{k} {v}" for k, v in info[name].items())
+                # The main URL and the control API; the rest of its URLs are in stack.json.
+                f"  {name:<11}"
+                + "   ".join(f"{k} {v}" for k, v in info[name].items() if k in BANNER_URLS)
                 for name in (entry.name for entry in STAND_INS)
             ),
             f"  PostgreSQL {info['postgres']}",

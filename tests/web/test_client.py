@@ -8,30 +8,40 @@ import socket
 import httpx
 import pytest
 from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from contract.errors import ErrorBody, ErrorDetail
 from contract.system import Health
-from web.client import ApiClient, ApiError
+from tests.conftest import WithState
+from web.app import create_app
+from web.client import ApiClient, ApiError, api
 from web.errors import MESSAGES, message_for
-from web.session import ACCESS_TOKEN, REFRESH_TOKEN, Session
+from web.session import ACCESS_TOKEN, REFRESH_TOKEN, Session, SessionCodec
+from web.settings import WebSettings
 
 
 class Echo(BaseModel):
     ok: bool
 
 
-def recording(
-    answers: list[httpx.Response],
-) -> tuple[httpx.AsyncClient, list[httpx.Request]]:
-    """An httpx client on a scripted transport (standing in for the network, not our code)
-    that answers in turn and keeps what was sent."""
+def scripted(answers: list[httpx.Response]) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+    """A transport standing in for the network (not our code): it answers in turn and
+    keeps what was sent."""
     sent: list[httpx.Request] = []
 
     def handle(request: httpx.Request) -> httpx.Response:
         sent.append(request)
         return answers[len(sent) - 1]
 
-    transport = httpx.MockTransport(handle)
+    return httpx.MockTransport(handle), sent
+
+
+def recording(
+    answers: list[httpx.Response],
+) -> tuple[httpx.AsyncClient, list[httpx.Request]]:
+    transport, sent = scripted(answers)
     return httpx.AsyncClient(transport=transport, base_url="http://api.test"), sent
 
 
@@ -197,3 +207,33 @@ async def test_a_body_less_answer_returns_none() -> None:
 def test_unmapped_codes_show_the_api_message() -> None:
     error = ApiError.of(409, "invalid_request_error", "invoice_expired", "The invoice expired.")
     assert message_for(error) == "The invoice expired."
+
+
+async def test_pages_reach_the_api_as_the_signed_in_browser(
+    web_settings: WebSettings, session_codec: SessionCodec
+) -> None:
+    """`api(request)` wires the process's pooled client to this browser's session and IP."""
+    to_api, sent = scripted([httpx.Response(201, json={"ok": True})])
+
+    async def create(request: Request) -> Response:
+        created = await api(request).post("/v1/things", Echo, Echo(ok=True))
+        return PlainTextResponse(str(created.ok))
+
+    app = create_app(web_settings, api_transport=to_api)
+    app.router.routes.append(Route("/_create", create, methods=["POST"]))
+    session = Session()
+    session.set(ACCESS_TOKEN, "access-9")
+    token = session.csrf_token()
+    async with app.router.lifespan_context(app) as state:
+        transport = httpx.ASGITransport(
+            app=WithState(app, dict(state or {})), client=("41.90.1.7", 5)
+        )
+        async with httpx.AsyncClient(transport=transport, base_url="http://web.test") as browser:
+            browser.cookies.set("qpeapay_session", session_codec.seal(session.dump()))
+            answer = await browser.post("/_create", headers={"X-CSRF-Token": token})
+    assert (answer.status_code, answer.text) == (200, "True")
+    (request,) = sent
+    assert str(request.url) == "http://api.test/v1/things"
+    assert request.headers["authorization"] == "Bearer access-9"
+    assert request.headers["x-forwarded-for"] == "41.90.1.7"
+    assert request.headers["user-agent"] == "qpeapay-web"

@@ -73,6 +73,8 @@ async def test_every_link_on_the_landing_page_leads_somewhere(
             assert url[1:] in page.ids, url
         elif url.startswith("http://api.test/"):
             assert (await api.get(url.removeprefix("http://api.test"))).status_code == 200, url
+        elif url.startswith("http://web.test/"):
+            assert (await web.get(url)).status_code == 200, url
         else:
             assert url.startswith("/"), url
             assert (await web.get(url)).status_code == 200, url

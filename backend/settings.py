@@ -99,6 +99,18 @@ class Settings(BaseSettings):
     ethereum_usdt_contract: str = ""
     ethereum_log_chunk_blocks: int = Field(default=1000, ge=1)
 
+    # Bitcoin Core JSON-RPC (needs -txindex=1): URL without credentials, and the rpcuser /
+    # rpcpassword (or rpcauth) pair. The dev defaults match the stand-in's.
+    bitcoin_rpc_url: str = "http://127.0.0.1:18443/"
+    bitcoin_rpc_user: str = "qpeapay"
+    bitcoin_rpc_password: SecretStr = SecretStr("qpeapay")
+
+    # Tron: a TronGrid / java-tron HTTP API, its key (TronGrid only) and the USDT TRC-20
+    # contract (mainnet TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t; the stand-in uses the same).
+    tron_api_url: str = "http://127.0.0.1:8090/"
+    tron_api_key: SecretStr = SecretStr("")
+    tron_usdt_contract: str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+
     # Exchange rates (backend/rates): base URLs of the public rate APIs (`make run` points
     # them at the rate-feed stand-in), which of them to ask, and how far to trust them.
     rates_coingecko_url: str = "https://api.coingecko.com"

@@ -1,0 +1,259 @@
+"""Bitcoin connector: BTC payments to our addresses, found by scanning blocks, over Core RPC.
+
+Why block scanning and not a watch-only descriptor wallet: `getblock <hash> 2` returns every
+output with its address, so one call per block checks any number of watched addresses
+against a set in memory (100,000 addresses cost no more than ten) and the node keeps no
+state of ours: no wallet to create, import ranges into, rescan, back up or keep in step
+with the database's addresses, and a node can be swapped for another with `-txindex=1`.
+The price is that reorgs are the caller's to notice; that is what `BlockRef.parent_hash`
+and `block_at` are for, and the watchers keep a (height, hash) cursor anyway.
+
+Invariants: a transfer is one output (`index` = vout) paying a watched address, tagged with
+the block it was read from, or `block=None` while in the mempool; a mempool transaction that
+is replaced (RBF) or double-spent simply stops being listed by `pending` and has 0
+`confirmations`; confirmations count only the active chain (a transaction whose block was
+orphaned has 0 until mined again, in a block with another hash). Amounts are `Decimal`
+end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Set as AbstractSet
+from decimal import Decimal
+from typing import Any
+
+from backend.connectors.bitcoin.address import validate_address
+from backend.connectors.bitcoin.rpc import BitcoinRpc
+from backend.connectors.chain import (
+    BlockRef,
+    BroadcastRejected,
+    ChainError,
+    FeeEstimate,
+    TransactionNotFound,
+    Transfer,
+)
+from backend.settings import BitcoinNetwork, Settings
+from contract.money import Asset, Money, Network
+
+NULL_HASH = "0" * 64
+# Core's getblockchaininfo "chain" for each network we can be configured for.
+CORE_CHAIN = {
+    BitcoinNetwork.mainnet: "main",
+    BitcoinNetwork.testnet: ("test", "testnet4", "signet"),
+    BitcoinNetwork.regtest: "regtest",
+}
+# A one-input, two-output P2WPKH payment: what a withdrawal usually is.
+TYPICAL_VSIZE = 141
+SATS_PER_BTC_KVB = Decimal(100_000)  # BTC/kvB → sat/vB
+_REORG_RETRIES = 3
+
+
+class BitcoinConnector:
+    network = Network.bitcoin
+
+    def __init__(
+        self,
+        rpc: BitcoinRpc,
+        bitcoin_network: BitcoinNetwork = BitcoinNetwork.regtest,
+        *,
+        fee_target_blocks: int = 6,
+        fallback_fee_sat_vb: int = 2,
+        scan_window: int = 4,
+        mempool_fetch_limit: int = 2_000,
+    ) -> None:
+        self.rpc = rpc
+        self.bitcoin_network = bitcoin_network
+        self.fee_target_blocks = fee_target_blocks
+        self.fallback_fee_sat_vb = fallback_fee_sat_vb
+        self.scan_window = scan_window
+        self.mempool_fetch_limit = mempool_fetch_limit
+        # txid → its outputs that pay an address: (vout, address, amount). Mempool
+        # transactions never change, so each is fetched once while it stays in the pool.
+        self._mempool: dict[str, tuple[tuple[int, str, Decimal], ...]] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BitcoinConnector:
+        rpc = BitcoinRpc(
+            settings.bitcoin_rpc_url,
+            settings.bitcoin_rpc_user,
+            settings.bitcoin_rpc_password.get_secret_value(),
+        )
+        return cls(rpc, settings.bitcoin_network)
+
+    async def aclose(self) -> None:
+        """Nothing to close: every call opened and closed its own connection."""
+
+    async def ready(self) -> str:
+        """A readiness probe: the node answers, is on our network and indexes transactions."""
+        info = await self.rpc.call("getblockchaininfo")
+        expected = CORE_CHAIN[self.bitcoin_network]
+        if info["chain"] not in (expected if isinstance(expected, tuple) else (expected,)):
+            raise ChainError(
+                "The Bitcoin node is on another network.",
+                reason=f"node chain {info['chain']!r}, configured {self.bitcoin_network}",
+            )
+        indexes = await self.rpc.call("getindexinfo", "txindex")
+        if "txindex" not in indexes:
+            # Without it getrawtransaction cannot find confirmed transactions.
+            raise ChainError("The Bitcoin node runs without -txindex=1.")
+        return "ok"
+
+    def validate_address(self, address: str) -> str:
+        return validate_address(address, self.bitcoin_network)
+
+    # ------------------------------------------------------------------------- blocks
+
+    async def tip(self) -> BlockRef:
+        return await self._ref(await self.rpc.call("getbestblockhash"))
+
+    async def block_at(self, height: int) -> BlockRef:
+        return await self._ref(await self.rpc.call("getblockhash", height))
+
+    async def _ref(self, block_hash: str) -> BlockRef:
+        header = await self.rpc.call("getblockheader", block_hash, True)
+        return BlockRef(
+            height=header["height"],
+            hash=header["hash"],
+            parent_hash=header.get("previousblockhash", NULL_HASH),
+        )
+
+    async def scan(
+        self, start_height: int, end_height: int, addresses: Collection[str]
+    ) -> list[Transfer]:
+        """Outputs paying `addresses` in blocks start..end of the active chain, in order."""
+        if start_height > end_height:
+            return []
+        watched = addresses if isinstance(addresses, AbstractSet) else frozenset(addresses)
+        transfers: list[Transfer] = []
+        heights = range(start_height, end_height + 1)
+        for first in range(0, len(heights), self.scan_window):
+            window = heights[first : first + self.scan_window]
+            blocks = await asyncio.gather(*(self._block(h) for h in window))
+            for block in blocks:
+                transfers.extend(self._match(block, watched))
+        return transfers
+
+    async def _block(self, height: int) -> dict[str, Any]:
+        """The active chain's block at `height`, never one orphaned between our two calls."""
+        for _ in range(_REORG_RETRIES):
+            block_hash = await self.rpc.call("getblockhash", height)
+            block: dict[str, Any] = await self.rpc.call("getblock", block_hash, 2)
+            if block["confirmations"] >= 0:  # -1: reorganised away since getblockhash
+                return block
+        raise ChainError("The Bitcoin chain kept reorganising.", reason=f"height {height}")
+
+    def _match(self, block: dict[str, Any], watched: AbstractSet[str]) -> Iterator[Transfer]:
+        ref = BlockRef(
+            height=block["height"],
+            hash=block["hash"],
+            parent_hash=block.get("previousblockhash", NULL_HASH),
+        )
+        for tx in block["tx"]:
+            for out in tx["vout"]:
+                address = out["scriptPubKey"].get("address")  # absent: OP_RETURN, bare scripts
+                if address is not None and address in watched:
+                    yield self._transfer(tx["txid"], out["n"], address, out["value"], ref)
+
+    def _transfer(
+        self, txid: str, vout: int, address: str, value: object, block: BlockRef | None
+    ) -> Transfer:
+        if isinstance(value, bool) or not isinstance(value, Decimal | int):
+            raise ChainError("The Bitcoin node sent an amount that is not a decimal.")
+        return Transfer(
+            network=self.network,
+            txid=txid,
+            index=vout,
+            to_address=address,
+            amount=Money(amount=Decimal(value), asset=Asset.BTC),
+            block=block,
+        )
+
+    # ------------------------------------------------------------------------- mempool
+
+    async def pending(self, addresses: Collection[str]) -> list[Transfer]:
+        """Mempool outputs paying `addresses`. A replaced or evicted transaction drops out."""
+        watched = addresses if isinstance(addresses, AbstractSet) else frozenset(addresses)
+        in_pool: list[str] = await self.rpc.call("getrawmempool")
+        current = set(in_pool)
+        for gone in self._mempool.keys() - current:
+            del self._mempool[gone]
+        # A first look at a busy mainnet mempool is spread over several calls.
+        fresh = [txid for txid in in_pool if txid not in self._mempool]
+        fetched = await asyncio.gather(
+            *(self._outputs(t) for t in fresh[: self.mempool_fetch_limit])
+        )
+        for txid, outputs in zip(fresh, fetched, strict=False):
+            if outputs is not None:
+                self._mempool[txid] = outputs
+        return [
+            self._transfer(txid, vout, address, value, None)
+            for txid, outputs in self._mempool.items()
+            for vout, address, value in outputs
+            if address in watched
+        ]
+
+    async def _outputs(self, txid: str) -> tuple[tuple[int, str, Decimal], ...] | None:
+        try:
+            tx = await self.rpc.call("getrawtransaction", txid, 1)
+        except TransactionNotFound:
+            return None  # mined or replaced since getrawmempool: the next look settles it
+        if "blockhash" in tx:
+            return None
+        return tuple(_paying_outputs(tx["vout"]))
+
+    # ------------------------------------------------------------------------- transactions
+
+    async def confirmations(self, txid: str) -> int:
+        try:
+            tx = await self.rpc.call("getrawtransaction", txid, 1)
+        except TransactionNotFound:
+            return 0  # replaced, double-spent or never seen
+        # In a block off the active chain Core answers 0; in the mempool there is no key.
+        return int(tx.get("confirmations", 0)) if "blockhash" in tx else 0
+
+    async def broadcast(self, signed_tx: str) -> str:
+        """Send a signed transaction (hex); sending it again is harmless and returns its id."""
+        try:
+            txid: str = await self.rpc.call("sendrawtransaction", signed_tx)
+            return txid
+        except BroadcastRejected as exc:
+            reason = str(exc.extra.get("reason", ""))
+            already = exc.extra.get("rpc_code") == -27 or "already" in reason
+            if not already:
+                raise
+        decoded = await self.rpc.call("decoderawtransaction", signed_tx)
+        known: str = decoded["txid"]
+        return known
+
+    async def balance(self, address: str, asset: Asset) -> Money:
+        """Confirmed balance of one address, from Core's UTXO set (`scantxoutset`, slow on
+        mainnet: seconds to minutes; meant for sweeps and audits, not per request)."""
+        if asset is not Asset.BTC:
+            raise ValueError(f"Bitcoin addresses hold BTC, not {asset}")
+        canonical = self.validate_address(address)
+        result = await self.rpc.call("scantxoutset", "start", [f"addr({canonical})"])
+        return Money(amount=result["total_amount"], asset=Asset.BTC)
+
+    async def estimate_fee(self) -> FeeEstimate:
+        estimate = await self.rpc.call("estimatesmartfee", self.fee_target_blocks, "economical")
+        feerate = estimate.get("feerate")  # absent on a fresh node: "Insufficient data"
+        if isinstance(feerate, Decimal) and feerate > 0:
+            sat_per_vb = max(1, math.ceil(feerate * SATS_PER_BTC_KVB))
+        else:
+            sat_per_vb = self.fallback_fee_sat_vb
+        return FeeEstimate(
+            network=self.network,
+            unit_price=sat_per_vb,
+            unit="sat/vB",
+            typical_cost=Money.from_minor_units(sat_per_vb * TYPICAL_VSIZE, Asset.BTC),
+        )
+
+
+def _paying_outputs(vouts: Iterable[dict[str, Any]]) -> Iterator[tuple[int, str, Decimal]]:
+    for out in vouts:
+        address = out["scriptPubKey"].get("address")
+        if address is not None:
+            yield out["n"], address, out["value"]

@@ -6,6 +6,7 @@ from backend.audit import models as audit_models  # noqa: F401
 from backend.auth import models as auth_models  # noqa: F401
 from backend.db import Base
 from backend.events import models as events_models  # noqa: F401
+from backend.keys import models as keys_models  # noqa: F401
 from backend.ledger import models as ledger_models  # noqa: F401
 from backend.notifications import models as notifications_models  # noqa: F401
 from backend.users import models as users_models  # noqa: F401

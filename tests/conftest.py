@@ -25,8 +25,9 @@ from backend.runtime import Runtime
 from backend.settings import Environment, Settings
 from tests.rates_feed import RatesFeed, RatesFeedServer
 
-# Signed-in accounts (customer, merchant, other_merchant, admin) and API-key helpers.
-pytest_plugins = ["tests.identity"]
+# Signed-in accounts (customer, merchant, other_merchant, admin) and API-key helpers;
+# a session's anvil node with our TestUSDT, the Ethereum connector, and a master seed.
+pytest_plugins = ["tests.identity", "tests.chains.anvil"]
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")

@@ -1,0 +1,314 @@
+"""The only module that opens the master seed or derives a private key.
+
+Invariants: the mnemonic is in clear only inside these functions, wrapped in `_Mnemonic`
+whose repr and str hide it; a private key is derived per operation, checked against the
+address we stored for it, used, and dropped: it is never returned, logged or put in an
+exception. Callers get public account keys at `create_seed` and signed bytes afterwards.
+Each sealed copy of the seed is bound (AES-GCM associated data) to its version and the
+seed's fingerprint, so rows cannot be swapped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bip_utils import (
+    Bip32Secp256k1,
+    Bip39MnemonicGenerator,
+    Bip39MnemonicValidator,
+    Bip39SeedGenerator,
+    Bip39WordsNum,
+    Bip44Changes,
+)
+from bip_utils.bip.bip44_base import Bip44Base
+from eth_account import Account
+from eth_utils.address import to_checksum_address
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.connectors.ethereum import erc20
+from backend.connectors.ethereum.client import EthTxParams
+from backend.keys import crypto, derivation
+from backend.keys.errors import KeysMisconfigured, SeedExists, SeedLocked, SeedMissing
+from backend.keys.models import AccountKey, ChainAddress, SealedSeed
+from backend.logs import get_logger
+from backend.settings import Settings
+from contract.money import Asset, Money, Network
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SeedInfo:
+    fingerprint: str
+    version: int
+
+
+@dataclass(frozen=True)
+class SignedTransaction:
+    network: Network
+    txid: str
+    sender: str
+    raw: str = field(repr=False)  # 0x-prefixed hex, ready for `broadcast`
+
+
+class _Mnemonic:
+    """A BIP-39 phrase that will not print itself."""
+
+    __slots__ = ("_words",)
+
+    def __init__(self, words: str) -> None:
+        self._words = words
+
+    def __repr__(self) -> str:
+        return "_Mnemonic(<redacted>)"
+
+    __str__ = __repr__
+
+    def encoded(self) -> bytes:
+        return self._words.encode()
+
+    def seed(self) -> bytes:
+        return bytes(Bip39SeedGenerator(self._words).Generate())
+
+
+def _aad(version: int, fingerprint: str) -> bytes:
+    return f"qpeapay/keys/seed/v{version}/{fingerprint}".encode()
+
+
+def _fingerprint(seed: bytes) -> str:
+    return bytes(Bip32Secp256k1.FromSeed(seed).FingerPrint().ToBytes()).hex()
+
+
+def _account(seed: bytes, scheme: derivation.Scheme) -> Bip44Base:
+    return scheme.purpose.FromSeed(seed, scheme.coin).Purpose().Coin().Account(0)
+
+
+def _sealed(row: SealedSeed) -> crypto.Sealed:
+    return crypto.Sealed(row.salt, row.nonce, row.ciphertext, row.kdf_iterations)
+
+
+def _seal_row(mnemonic: _Mnemonic, fingerprint: str, settings: Settings) -> SealedSeed:
+    version = settings.keys_secret_version
+    sealed = crypto.seal(
+        mnemonic.encoded(),
+        settings.keys_secret,
+        aad=_aad(version, fingerprint),
+        iterations=settings.keys_kdf_iterations,
+    )
+    return SealedSeed(
+        version=version,
+        fingerprint=fingerprint,
+        kdf_iterations=sealed.iterations,
+        salt=sealed.salt,
+        nonce=sealed.nonce,
+        ciphertext=sealed.ciphertext,
+    )
+
+
+async def create_seed(
+    session: AsyncSession, settings: Settings, *, mnemonic: str | None = None
+) -> SeedInfo:
+    """Create (or, given `mnemonic`, restore) the deployment's seed and its account keys."""
+    if await session.scalar(select(func.count()).select_from(SealedSeed)):
+        raise SeedExists()
+    if mnemonic is None:
+        words = _Mnemonic(str(Bip39MnemonicGenerator().FromWordsNumber(Bip39WordsNum.WORDS_NUM_24)))
+    elif Bip39MnemonicValidator().IsValid(" ".join(mnemonic.split())):
+        words = _Mnemonic(" ".join(mnemonic.split()))
+    else:
+        raise KeysMisconfigured("That is not a valid BIP-39 mnemonic.")
+    seed = words.seed()
+    fingerprint = _fingerprint(seed)
+    session.add(_seal_row(words, fingerprint, settings))
+    for network in Network:
+        scheme = derivation.scheme(network, settings.bitcoin_network)
+        xpub = _account(seed, scheme).PublicKey().ToExtended()
+        session.add(AccountKey(network=network, coin=scheme.coin_name, path=scheme.path, xpub=xpub))
+    try:
+        await session.flush()
+    except IntegrityError:  # another `init` won the race
+        raise SeedExists() from None
+    log.info("keys.seed_created", fingerprint=fingerprint, version=settings.keys_secret_version)
+    return SeedInfo(fingerprint, settings.keys_secret_version)
+
+
+async def _row_to_open(
+    session: AsyncSession, settings: Settings
+) -> tuple[SealedSeed, crypto.Sealed, bool]:
+    """The sealed copy this process can open, and whether it is under the previous secret."""
+    current = await session.get(SealedSeed, settings.keys_secret_version)
+    if current is not None:
+        return current, _sealed(current), False
+    older = await session.scalar(
+        select(SealedSeed)
+        .where(SealedSeed.version < settings.keys_secret_version)
+        .order_by(SealedSeed.version.desc())
+        .limit(1)
+    )
+    if older is None:
+        if await session.scalar(select(func.count()).select_from(SealedSeed)):
+            raise SeedLocked(
+                "No sealed copy of the seed for "
+                f"KEYS_SECRET_VERSION={settings.keys_secret_version}."
+            )
+        raise SeedMissing()
+    if settings.keys_previous_secret is None:
+        raise SeedLocked(
+            f"The seed is sealed under version {older.version}: set KEYS_PREVIOUS_SECRET "
+            "and run `python -m backend.keys rotate`."
+        )
+    return older, _sealed(older), True
+
+
+async def _open(session: AsyncSession, settings: Settings) -> tuple[_Mnemonic, SealedSeed]:
+    row, sealed, previous = await _row_to_open(session, settings)
+    secret = settings.keys_previous_secret if previous else settings.keys_secret
+    assert secret is not None
+    try:
+        plaintext = crypto.unseal(sealed, secret, aad=_aad(row.version, row.fingerprint))
+    except crypto.Unsealable:
+        log.warning("keys.seed_locked", version=row.version)
+        raise SeedLocked() from None
+    return _Mnemonic(plaintext.decode()), row
+
+
+async def status(session: AsyncSession, settings: Settings) -> SeedInfo:
+    """Prove the configured secret opens the seed; what `python -m backend.keys status` shows."""
+    _, row = await _open(session, settings)
+    return SeedInfo(row.fingerprint, row.version)
+
+
+async def rotate(session: AsyncSession, settings: Settings) -> SeedInfo:
+    """Seal the seed under KEYS_SECRET as KEYS_SECRET_VERSION, keeping the older copy.
+
+    Processes still configured with the old secret keep opening the old copy until they
+    restart; `prune` removes it afterwards. Running it again once done changes nothing.
+    """
+    existing = await session.get(SealedSeed, settings.keys_secret_version)
+    if existing is not None:
+        await _open(session, settings)  # already rotated: prove the new secret opens it
+        return SeedInfo(existing.fingerprint, existing.version)
+    if settings.keys_previous_secret is None:
+        raise KeysMisconfigured("Rotation needs the old secret in KEYS_PREVIOUS_SECRET.")
+    mnemonic, source = await _open(session, settings)
+    if _fingerprint(mnemonic.seed()) != source.fingerprint:
+        raise SeedLocked("The sealed seed does not match its fingerprint.")
+    session.add(_seal_row(mnemonic, source.fingerprint, settings))
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise KeysMisconfigured("Another rotation to this version ran at the same time.") from None
+    log.info(
+        "keys.seed_rotated",
+        fingerprint=source.fingerprint,
+        from_version=source.version,
+        to_version=settings.keys_secret_version,
+    )
+    return SeedInfo(source.fingerprint, settings.keys_secret_version)
+
+
+async def prune(session: AsyncSession, settings: Settings) -> list[int]:
+    """Delete copies sealed under older secrets, once the current one is proven to open."""
+    if await session.get(SealedSeed, settings.keys_secret_version) is None:
+        raise KeysMisconfigured("Run `python -m backend.keys rotate` before pruning.")
+    _, row = await _open(session, settings)
+    removed = list(
+        await session.scalars(
+            delete(SealedSeed).where(SealedSeed.version < row.version).returning(SealedSeed.version)
+        )
+    )
+    log.info("keys.seed_pruned", fingerprint=row.fingerprint, versions=sorted(removed))
+    return sorted(removed)
+
+
+async def _private_key(session: AsyncSession, settings: Settings, source: ChainAddress) -> bytes:
+    """The key of one of our addresses, after proving it derives to the stored address."""
+    mnemonic, _ = await _open(session, settings)
+    scheme = derivation.scheme(Network(source.network), settings.bitcoin_network)
+    node = (
+        _account(mnemonic.seed(), scheme)
+        .Change(Bip44Changes.CHAIN_EXT)
+        .AddressIndex(source.derivation_index)
+    )
+    if node.PublicKey().ToAddress() != source.address:
+        raise KeysMisconfigured(
+            f"Address {source.id} does not derive from this seed "
+            f"at index {source.derivation_index}."
+        )
+    return bytes(node.PrivateKey().Raw().ToBytes())
+
+
+async def _sign_ethereum(
+    session: AsyncSession,
+    settings: Settings,
+    source: ChainAddress,
+    *,
+    to: str,
+    value_wei: int,
+    data: bytes,
+    params: EthTxParams,
+) -> SignedTransaction:
+    if source.network != Network.ethereum:
+        raise KeysMisconfigured(f"Address {source.id} is not an Ethereum address.")
+    if params.chain_id != settings.ethereum_chain_id:
+        raise KeysMisconfigured(
+            f"Refusing to sign for chain {params.chain_id}; ETHEREUM_CHAIN_ID is "
+            f"{settings.ethereum_chain_id}."
+        )
+    transaction = {
+        "type": 2,
+        "chainId": params.chain_id,
+        "nonce": params.nonce,
+        "to": to_checksum_address(to),
+        "value": value_wei,
+        "data": data,
+        "gas": params.gas,
+        "maxFeePerGas": params.max_fee_per_gas,
+        "maxPriorityFeePerGas": params.max_priority_fee_per_gas,
+    }
+    signed = Account.sign_transaction(transaction, await _private_key(session, settings, source))
+    txid = signed.hash.to_0x_hex()
+    log.info(
+        "keys.signed", network="ethereum", address=source.address, nonce=params.nonce, txid=txid
+    )
+    return SignedTransaction(
+        Network.ethereum, txid, source.address, signed.raw_transaction.to_0x_hex()
+    )
+
+
+async def sign_ether_transfer(
+    session: AsyncSession,
+    settings: Settings,
+    source: ChainAddress,
+    *,
+    to: str,
+    amount: Money,
+    params: EthTxParams,
+) -> SignedTransaction:
+    """A plain ETH payment from one of our addresses (a gas top-up, a withdrawal)."""
+    if amount.asset is not Asset.ETH:
+        raise ValueError("an ether transfer moves ETH")
+    return await _sign_ethereum(
+        session, settings, source, to=to, value_wei=amount.minor_units(), data=b"", params=params
+    )
+
+
+async def sign_erc20_transfer(
+    session: AsyncSession,
+    settings: Settings,
+    source: ChainAddress,
+    *,
+    token: str,
+    to: str,
+    amount: Money,
+    params: EthTxParams,
+) -> SignedTransaction:
+    """`token.transfer(to, amount)` from one of our addresses; success is the receipt status."""
+    if amount.asset is not Asset.USDT:
+        raise ValueError("the only ERC-20 we move is USDT")
+    data = erc20.transfer_calldata(to, amount.minor_units())
+    return await _sign_ethereum(
+        session, settings, source, to=token, value_wei=0, data=data, params=params
+    )

@@ -1,0 +1,140 @@
+"""Key material never leaves the signer: not in logs, command output, errors or reprs."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import structlog
+from bip_utils import Bip32Secp256k1, Bip39SeedGenerator, Bip44, Bip44Changes, Bip84
+from pydantic import SecretStr
+
+from backend import logs
+from backend.connectors.ethereum.client import EthTxParams
+from backend.db import unit_of_work
+from backend.keys import derivation, service, signer
+from backend.keys.errors import SeedLocked
+from backend.keys.models import AddressPurpose, SealedSeed
+from backend.runtime import Runtime
+from backend.settings import Settings
+from contract.money import Asset, Money, Network
+
+ROOT = Path(__file__).resolve().parents[3]
+NEW_SECRET = "rotated-keys-secret-that-is-long-enough-42"
+WRONG_SECRET = "wrong-keys-secret-that-is-long-enough-4242"
+
+
+def keys_cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "backend.keys", *args],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DATABASE_URL": settings.database_url,
+            "ENVIRONMENT": "test",
+            "LOG_LEVEL": "DEBUG",
+            "KEYS_SECRET": settings.keys_secret.get_secret_value(),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def forbidden_strings(
+    phrase: str, indexes: dict[Network, list[int]], settings: Settings
+) -> set[str]:
+    """Everything that would give the keys away, in the forms a leak would take."""
+    words = phrase.split()
+    seed = bytes(Bip39SeedGenerator(phrase).Generate())
+    found = {phrase, seed.hex(), Bip32Secp256k1.FromSeed(seed).PrivateKey().ToExtended()}
+    found |= {" ".join(words[i : i + 3]) for i in range(len(words) - 2)}
+    found |= {NEW_SECRET, WRONG_SECRET, settings.keys_secret.get_secret_value()}
+    for network, numbers in indexes.items():
+        scheme = derivation.scheme(network, settings.bitcoin_network)
+        account = scheme.purpose.FromSeed(seed, scheme.coin).Purpose().Coin().Account(0)
+        found.add(account.PrivateKey().ToExtended())
+        for index in numbers:
+            key = account.Change(Bip44Changes.CHAIN_EXT).AddressIndex(index).PrivateKey()
+            found.add(bytes(key.Raw().ToBytes()).hex())
+            if scheme.purpose is Bip84:
+                found.add(key.ToWif())
+            elif scheme.purpose is Bip44:
+                found.add(key.ToWif() if network is Network.bitcoin else key.Raw().ToHex())
+    return {text.lower() for text in found}
+
+
+async def test_key_operations_leak_nothing(
+    runtime: Runtime,
+    settings: Settings,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    transcript: list[str] = []
+    caplog.set_level(logging.DEBUG)
+    # Our real log pipeline (redaction, JSON) at DEBUG, printing into capsys's stdout.
+    configured = structlog.get_config()
+    logs.configure("DEBUG", json=True)
+    try:
+        # init and rotate as an operator runs them, in their own processes.
+        init = keys_cli(settings, "init")
+        assert init.returncode == 0, init.stderr
+        transcript += [init.stdout, init.stderr]
+
+        indexes: dict[Network, list[int]] = {network: [] for network in Network}
+        async with unit_of_work(runtime.sessionmaker) as session:
+            for network in Network:
+                row = await service.allocate(
+                    session, settings, network, AddressPurpose.deposit, "usr_leak"
+                )
+                indexes[network].append(row.derivation_index)
+                transcript.append(repr(row))
+            source = (await service.owned_by(session, "usr_leak", Network.ethereum))[0]
+            signed = await signer.sign_erc20_transfer(
+                session,
+                settings,
+                source,
+                token="0xdAC17F958D2ee523a2206206994597C13D831ec7",
+                to=source.address,
+                amount=Money.of("1.5", Asset.USDT),
+                params=EthTxParams(settings.ethereum_chain_id, 0, 65_000, 10**9, 10**9),
+            )
+            transcript += [repr(signed), repr(await session.get(SealedSeed, 1)), repr(settings)]
+            # The test reads the phrase back only to know what to look for.
+            mnemonic, _ = await signer._open(session, settings)
+            phrase = mnemonic._words
+            transcript += [repr(mnemonic), str(mnemonic)]
+
+        rotate = keys_cli(
+            settings,
+            "rotate",
+            KEYS_SECRET=NEW_SECRET,
+            KEYS_SECRET_VERSION="2",
+            KEYS_PREVIOUS_SECRET=settings.keys_secret.get_secret_value(),
+        )
+        assert rotate.returncode == 0, rotate.stderr
+        locked = keys_cli(settings, "status", KEYS_SECRET=WRONG_SECRET, KEYS_SECRET_VERSION="2")
+        assert locked.returncode == 1 and "cannot be opened" in locked.stderr
+        transcript += [rotate.stdout, rotate.stderr, locked.stdout, locked.stderr]
+
+        wrong = settings.model_copy(update={"keys_secret": SecretStr(WRONG_SECRET)})
+        with pytest.raises(SeedLocked) as error:
+            async with unit_of_work(runtime.sessionmaker) as session:
+                await signer.status(session, wrong)
+        transcript += [str(error.value), repr(error.value), error.value.body().model_dump_json()]
+        transcript.append(repr(error.getrepr()))
+    finally:
+        structlog.configure(**configured)
+
+    captured = capsys.readouterr()
+    transcript += [captured.out, captured.err, caplog.text]
+    text = "\n".join(transcript).lower()
+    assert "keys.signed" in text and "keys.seed_created" in text  # the logs were captured
+    leaked = [secret for secret in forbidden_strings(phrase, indexes, settings) if secret in text]
+    assert leaked == []

@@ -1,0 +1,61 @@
+"""Chain fixtures shared by every area's tests (a pytest plugin, see tests/conftest.py).
+
+- `anvil`: one real anvil node per test session on a free loopback port, stopped at the end.
+- `usdt`: our TestUSDT deployed on it, 1,000,000 USDT minted to `payer` (anvil dev account 0).
+- `ethereum`: an EthereumConnector on that node and token, with fast retries.
+- `master_seed`: a fresh master seed (random mnemonic) in the emptied test database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from backend.connectors.ethereum.client import EthereumConnector
+from backend.db import unit_of_work
+from backend.keys import signer
+from backend.runtime import Runtime
+from backend.sandbox.anvil import DEV_ACCOUNT, DEV_ACCOUNT_KEY, Anvil, start_anvil
+from backend.sandbox.ethereum import deploy_test_usdt
+
+
+@dataclass(frozen=True)
+class Payer:
+    """A funded dev account outside our keys: plays the customer who pays us."""
+
+    address: str
+    private_key: str
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[Anvil]:
+    node = start_anvil()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def payer() -> Payer:
+    return Payer(DEV_ACCOUNT, DEV_ACCOUNT_KEY)
+
+
+@pytest.fixture(scope="session")
+async def usdt(anvil: Anvil, payer: Payer) -> str:
+    return await deploy_test_usdt(anvil.rpc_url, payer.private_key)
+
+
+@pytest.fixture(scope="session")
+async def ethereum(anvil: Anvil, usdt: str) -> AsyncIterator[EthereumConnector]:
+    connector = EthereumConnector(anvil.rpc_url, usdt, chunk_blocks=50, backoff_s=0.01)
+    yield connector
+    await connector.aclose()
+
+
+@pytest.fixture
+async def master_seed(runtime: Runtime) -> signer.SeedInfo:
+    async with unit_of_work(runtime.sessionmaker) as session:
+        return await signer.create_seed(session, runtime.settings)

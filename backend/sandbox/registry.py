@@ -92,4 +92,11 @@ STAND_INS: list[StandIn] = [
             "RATES_OPEN_ER_API_URL": "open_er_api",
         },
     ),
+    # Bitcoin Core JSON-RPC (regtest, -txindex); it reads BITCOIN_RPC_USER/PASSWORD as we do.
+    StandIn(
+        name="bitcoin",
+        app="backend.sandbox.bitcoin:create_app",
+        urls={"rpc": "/", "sim": "/_sim"},
+        env={"BITCOIN_RPC_URL": "rpc"},
+    ),
 ]

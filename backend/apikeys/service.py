@@ -112,7 +112,7 @@ async def authenticate(
     ).one_or_none()
     if found is None:
         raise InvalidToken("This API key is not valid here.")
-    key, owner = found.tuple()
+    key, owner = found
     if owner.disabled_at is not None or owner.role != Role.merchant:
         raise AccountDisabled()
     now = utcnow()

@@ -165,7 +165,7 @@ async def refresh(
     ).one_or_none()
     if found is None:
         raise InvalidRefreshToken()
-    token, auth_session, user = found.tuple()
+    token, auth_session, user = found
     now = utcnow()
     if token.used_at is not None:
         if auth_session.revoked_at is None:

@@ -50,7 +50,7 @@ def bearer_token(call: Call) -> str:
     scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
-        raise NotAuthenticated(headers=_CHALLENGE)
+        raise NotAuthenticated()
     return token
 
 
@@ -65,8 +65,8 @@ async def _user_from_jwt(call: Call, token: str) -> Principal:
     ).one_or_none()
     now = utcnow()
     if found is None:
-        raise InvalidToken(headers=_CHALLENGE)
-    auth_session, user = found.tuple()
+        raise InvalidToken()
+    auth_session, user = found
     # Checked on every request so sign-out, session revocation, disabling and role
     # changes take effect at once rather than when the access token expires.
     if (
@@ -74,7 +74,7 @@ async def _user_from_jwt(call: Call, token: str) -> Principal:
         or auth_session.revoked_at is not None
         or auth_session.expires_at <= now
     ):
-        raise InvalidToken(headers=_CHALLENGE)
+        raise InvalidToken()
     if user.disabled_at is not None:
         raise AccountDisabled()
     if now - auth_session.last_seen_at >= LAST_SEEN_RESOLUTION:
@@ -84,15 +84,20 @@ async def _user_from_jwt(call: Call, token: str) -> Principal:
     return Principal(user_id=user.id, role=user.role, session_id=auth_session.id)
 
 
-async def _principal(call: Call, token: str) -> Principal:
-    if apikeys.looks_like_key(token):
-        key, owner = await apikeys.authenticate(
-            call.session, call.runtime.settings, token, call.client_ip
-        )
-        return Principal(
-            user_id=owner.id, role=owner.role, scopes=frozenset(key.scopes), api_key_id=key.id
-        )
-    return await _user_from_jwt(call, token)
+async def _principal(call: Call) -> Principal:
+    try:
+        token = bearer_token(call)
+        if apikeys.looks_like_key(token):
+            key, owner = await apikeys.authenticate(
+                call.session, call.runtime.settings, token, call.client_ip
+            )
+            return Principal(
+                user_id=owner.id, role=owner.role, scopes=frozenset(key.scopes), api_key_id=key.id
+            )
+        return await _user_from_jwt(call, token)
+    except NotAuthenticated as exc:
+        exc.headers.update(_CHALLENGE)  # RFC 6750: a 401 names the scheme to use
+        raise
 
 
 async def _count(call: Call, principal: Principal) -> None:
@@ -108,7 +113,7 @@ class SignedIn:
     description: str
 
     async def authorize(self, call: Call) -> None:
-        principal = await _principal(call, bearer_token(call))
+        principal = await _principal(call)
         if principal.api_key_id is not None:
             raise ApiKeyNotAccepted()
         if self.roles and Role(principal.role) not in self.roles:
@@ -125,7 +130,7 @@ class MerchantKeyOrUser:
     description: str
 
     async def authorize(self, call: Call) -> None:
-        principal = await _principal(call, bearer_token(call))
+        principal = await _principal(call)
         if principal.role != Role.merchant:
             raise RoleNotAllowed()
         if principal.scopes is not None and self.scope.value not in principal.scopes:

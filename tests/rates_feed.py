@@ -87,6 +87,10 @@ class RatesFeed:
         """Move the market, e.g. `prices(BTC_USD="70000")`."""
         await self._post("/prices", {name.replace("_", "/"): v for name, v in pairs.items()})
 
+    async def drift(self, on: bool = True) -> None:
+        """Let prices wander a few basis points between calls, as a live market does."""
+        await self._post("/prices", {"wiggle": on})
+
     async def provider(self, name: str, **switches: Any) -> None:
         """mode=ok|error|timeout|malformed|stale, status, delay_ms, offset_bps, stale_by_s,
         prices={"BTC/USD": "…"} (this provider's own answer)."""

@@ -95,10 +95,12 @@ def aggregate(
                 base, quote, value.quantize(RATE_QUANTUM), kept, dropped
             )
 
-    # USDT/USD first: USDT-quoted sources (Binance) reach USD through it.
-    publish(Asset.USDT, Asset.USD, _one_per_provider(by_pair[(Asset.USDT, Asset.USD)]),
-            min_crypto_sources)  # fmt: skip
-    usdt_usd = rates.get("USDT/USD")
+    # USDT/USD first: USDT-quoted sources (Binance) reach USD through it. As a mere
+    # conversion factor one source will do, since the converted prices still have to agree
+    # with the direct ones; publishing USDT/USD itself takes the usual minimum.
+    usdt_entries = _one_per_provider(by_pair[(Asset.USDT, Asset.USD)])
+    publish(Asset.USDT, Asset.USD, usdt_entries, min_crypto_sources)
+    usdt_usd, _, _ = robust_median(usdt_entries, max_spread)
     for asset in CRYPTO:
         if asset is Asset.USDT:
             continue
@@ -107,7 +109,7 @@ def aggregate(
             with localcontext() as ctx:
                 ctx.prec = 50
                 direct += [
-                    SourceQuote(q.provider, asset, Asset.USD, q.value * usdt_usd.value)
+                    SourceQuote(q.provider, asset, Asset.USD, q.value * usdt_usd)
                     for q in by_pair[(asset, Asset.USDT)]
                 ]
         publish(asset, Asset.USD, _one_per_provider(direct), min_crypto_sources)

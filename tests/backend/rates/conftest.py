@@ -1,0 +1,25 @@
+"""Rates fixtures: a runtime with settings tuned per test (short TTLs, small breakers)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from backend.runtime import Runtime
+
+Tune = Callable[..., Runtime]
+
+
+@pytest.fixture
+def tune(runtime: Runtime) -> Tune:
+    """`tune(rates_cache_ttl_s=1)`: the test's runtime (same Redis, DB and HTTP client)
+    with some settings changed, as another deployment would configure them."""
+
+    def tuned(**fields: Any) -> Runtime:
+        settings = runtime.settings.model_copy(update=fields)
+        return dataclasses.replace(runtime, settings=settings)
+
+    return tuned

@@ -62,7 +62,9 @@ _TRANSIENT = (aiohttp.ClientError, TimeoutError, OSError, ProviderConnectionErro
 # Node phrases for "this exact transaction is already there": the broadcast succeeded before.
 _ALREADY_SENT = ("already known", "already imported", "known transaction", "nonce too low")
 # Node phrases for "the eth_getLogs answer would be too large": split the range and ask again.
-_TOO_MANY_LOGS = ("more than", "too many", "limit exceeded", "response size", "block range")
+_TOO_MANY_LOGS = ("more than", "too many", "limit exceeded", "response size", "range is too")
+# Node phrases for "that range reaches past the tip" (anvil, geth, erigon).
+_PAST_TIP = ("out of range", "outofrange", "beyond current head", "after last accepted block")
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,8 @@ class EthereumConnector:
             raise
         except ChainError as exc:
             reason = str(exc.extra.get("reason", "")).lower()
+            if any(phrase in reason for phrase in _PAST_TIP):
+                raise BlockNotFound(param="end_height") from None
             if start < end and any(phrase in reason for phrase in _TOO_MANY_LOGS):
                 middle = (start + end) // 2
                 log.info("ethereum.logs_split", start=start, end=end)
@@ -248,7 +252,10 @@ class EthereumConnector:
     async def scan(
         self, start_height: int, end_height: int, addresses: Collection[str]
     ) -> list[Transfer]:
-        """USDT Transfer logs to `addresses` in blocks start..end, ordered as on chain."""
+        """USDT Transfer logs to `addresses` in blocks start..end, ordered as on chain.
+
+        BlockNotFound if the range reaches past the tip: scan up to `tip()` only.
+        """
         wanted = {_checksum(address) for address in addresses}
         if not wanted or end_height < start_height:
             return []

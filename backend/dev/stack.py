@@ -223,7 +223,7 @@ class Stack:
     async def seed(self, database: str, services: dict[str, Any]) -> dict[str, str]:
         # Imported here: it pulls in every domain's models, which the stack needs only now.
         from backend.db import create_engine, create_sessionmaker
-        from backend.dev.seed import DEMO_LOGINS, seed
+        from backend.dev.seed import seed
 
         engine = create_engine(database, pool_size=2)
         try:
@@ -234,7 +234,7 @@ class Stack:
             self.info.setdefault(service, {}).update(extra)
         self.info["logins"] = {
             role: {"email": login.email, "password": login.password}
-            for role, login in DEMO_LOGINS.items()
+            for role, login in demo.logins.items()
         }
         return demo.env
 

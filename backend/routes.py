@@ -9,6 +9,7 @@ from backend.api import Endpoint
 from backend.apikeys import routes as apikeys
 from backend.audit import routes as audit
 from backend.auth import routes as auth
+from backend.connectors.ethereum.lifespan import open_connector as open_ethereum
 from backend.notifications import routes as notifications
 from backend.rates import routes as rates
 from backend.runtime import Runtime
@@ -27,4 +28,6 @@ ENDPOINTS: list[Endpoint] = [
 
 # Each hook opens something a domain keeps for the life of the process (a connector, a
 # provider set) and stores it in runtime.extras; it is closed on shutdown.
-LIFESPAN_HOOKS: list[Callable[[Runtime], AbstractAsyncContextManager[None]]] = []
+LIFESPAN_HOOKS: list[Callable[[Runtime], AbstractAsyncContextManager[None]]] = [
+    open_ethereum,
+]

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from backend.db import unit_of_work
 from backend.logs import get_logger
 from backend.runtime import Runtime
+from backend.users.demo import demo_users
 
 log = get_logger(__name__)
 
@@ -67,7 +68,8 @@ class Demo:
 
 SeedStep = Callable[[AsyncSession, Demo], Awaitable[None]]
 
-STEPS: list[SeedStep] = []
+# The demo logins come first: later steps may give them data.
+STEPS: list[SeedStep] = [demo_users]
 
 
 async def seed(

@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cksum < package.json | cut -d' ' -f1)
 TEST_WORKERS ?= 2
 
-.PHONY: install static run test bench lint typecheck migrate seed-keys clean
+.PHONY: install static run test bench lint typecheck migrate seed-keys keys contracts clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -44,6 +44,14 @@ typecheck: install
 
 migrate: install
 	$(VENV)/bin/alembic upgrade head
+
+# The deployment's master seed, once (sealed under KEYS_SECRET; see .env.example).
+keys: install
+	$(PY) -m backend.keys init
+
+# Recompile the TestUSDT fixture (committed, so tests need no node) with npm solc.
+contracts: $(NODE_STAMP)
+	node backend/sandbox/contracts/compile.js
 
 clean:
 	rm -rf var/test static/css static/js/vendor

@@ -25,11 +25,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.db import unit_of_work
+from backend.keys import signer
+from backend.keys.models import SealedSeed
 from backend.logs import get_logger
 from backend.runtime import Runtime
+from backend.settings import get_settings
 from backend.users.demo import demo_users
 
 log = get_logger(__name__)
@@ -70,6 +74,15 @@ SeedStep = Callable[[AsyncSession, Demo], Awaitable[None]]
 
 # The demo logins come first: later steps may give them data.
 STEPS: list[SeedStep] = [demo_users]
+
+
+async def _master_seed(session: AsyncSession, demo: Demo) -> None:
+    """A dev deployment gets its master seed at first start (elsewhere: `make keys`)."""
+    if not await session.scalar(select(func.count()).select_from(SealedSeed)):
+        await signer.create_seed(session, get_settings())
+
+
+STEPS.append(_master_seed)
 
 
 async def seed(

@@ -197,7 +197,20 @@ class Stack:
         )
         rpc = f"http://127.0.0.1:{port}"
         await self.until_ready(f"anvil at {rpc}", answers_chain_id(rpc))
-        return {"rpc": rpc, "chain_id": CHAIN_ID}
+        # Imported here, like the seed: web3 is heavy. TestUSDT lands at the same CREATE2
+        # address on every start (found, not redeployed, on a kept chain); dev account 0
+        # holds the minted USDT and plays the paying customer.
+        from backend.sandbox.anvil import DEV_ACCOUNT, DEV_ACCOUNT_KEY
+        from backend.sandbox.ethereum import deploy_test_usdt
+
+        usdt = await deploy_test_usdt(rpc, DEV_ACCOUNT_KEY)
+        return {
+            "rpc": rpc,
+            "chain_id": CHAIN_ID,
+            "usdt": usdt,
+            "payer": DEV_ACCOUNT,
+            "payer_private_key": DEV_ACCOUNT_KEY,
+        }
 
     async def start_stand_ins(self) -> dict[str, dict[str, str]]:
         started = await asyncio.gather(*(self.start_stand_in(entry) for entry in STAND_INS))
@@ -256,6 +269,7 @@ class Stack:
             "PUBLIC_API_URL": _public(self.env.get("PUBLIC_API_URL"), api),
             "PUBLIC_WEB_URL": _public(self.env.get("PUBLIC_WEB_URL"), web),
             "ETHEREUM_RPC_URL": self.info["anvil"]["rpc"],
+            "ETHEREUM_USDT_CONTRACT": self.info["anvil"]["usdt"],
             "ETHEREUM_CHAIN_ID": str(CHAIN_ID),
             "PATH": venv_bin + os.pathsep + self.env.get("PATH", ""),
             "PYTHONUNBUFFERED": "1",

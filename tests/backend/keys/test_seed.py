@@ -35,7 +35,9 @@ def test_seal_round_trips_and_binds_its_associated_data() -> None:
     sealed = crypto.seal(b"payload", secret, aad=b"row-1", iterations=crypto.MIN_ITERATIONS)
     assert len(sealed.salt) == 16 and len(sealed.nonce) == 12
     assert b"payload" not in sealed.ciphertext
+    hits = crypto._kek.cache_info().hits
     assert crypto.unseal(sealed, secret, aad=b"row-1") == b"payload"
+    assert crypto._kek.cache_info().hits == hits + 1  # PBKDF2 ran once, at seal time
     with pytest.raises(crypto.Unsealable):
         crypto.unseal(sealed, secret, aad=b"row-2")
     with pytest.raises(crypto.Unsealable):

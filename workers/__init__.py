@@ -1,0 +1,1 @@
+"""The worker process: thin arq jobs over backend services, one module per domain."""

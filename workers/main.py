@@ -1,0 +1,79 @@
+"""The worker process (`arq workers.main.WorkerSettings`): every domain's jobs, cron jobs
+and event handlers, the runtime it opens at start-up, and the outbox relay.
+
+To add a domain, write `workers/<domain>.py` exposing any of FUNCTIONS, CRON_JOBS and
+EVENT_HANDLERS, and add the module to DOMAINS below.
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from types import ModuleType
+from typing import Any
+
+from arq.cron import CronJob
+from arq.worker import Function
+
+from backend import logs, queue
+from backend.events import relay
+from backend.routes import LIFESPAN_HOOKS
+from backend.runtime import open_runtime
+from backend.settings import Settings, get_settings
+from workers import system
+
+DOMAINS: list[ModuleType] = [
+    system,
+]
+
+FUNCTIONS: list[Function] = [f for d in DOMAINS for f in getattr(d, "FUNCTIONS", ())]
+CRON_JOBS: list[CronJob] = [c for d in DOMAINS for c in getattr(d, "CRON_JOBS", ())]
+# Consumers of every event, run by the relay in its transaction (see relay.EventHandler).
+EVENT_HANDLERS: list[relay.EventHandler] = [
+    h for d in DOMAINS for h in getattr(d, "EVENT_HANDLERS", ())
+]
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx.get("settings") or get_settings()
+    logs.configure(settings.log_level, settings.log_json)
+    stack = AsyncExitStack()
+    try:
+        ctx["runtime"] = await stack.enter_async_context(open_runtime(settings, LIFESPAN_HOOKS))
+        # The relay is a loop beside the jobs rather than an arq cron job: cron ticks at
+        # most once a second (a POS screen should turn green sooner), and cron jobs are
+        # scheduled through Redis, which is exactly what may be down while the outbox fills;
+        # the loop keeps ticking against PostgreSQL and publishes as soon as Redis is back.
+        # Every worker runs one; the advisory lock lets one relay at a time do the work.
+        await stack.enter_async_context(relay.running(ctx["runtime"], EVENT_HANDLERS))
+    except BaseException:
+        await stack.aclose()
+        raise
+    ctx["exit_stack"] = stack
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    stack: AsyncExitStack | None = ctx.pop("exit_stack", None)
+    if stack is not None:
+        await stack.aclose()
+
+
+def worker_settings(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for arq's Worker: what WorkerSettings says, for given settings."""
+    return {
+        "functions": FUNCTIONS,
+        "cron_jobs": CRON_JOBS,
+        "redis_settings": queue.redis_settings(settings.redis_url),
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "ctx": {"settings": settings},
+    }
+
+
+class WorkerSettings:
+    """What `arq workers.main.WorkerSettings` reads; settings come from the environment."""
+
+    functions = FUNCTIONS
+    cron_jobs = CRON_JOBS
+    redis_settings = queue.redis_settings(get_settings().redis_url)
+    on_startup = startup
+    on_shutdown = shutdown

@@ -8,6 +8,7 @@ anvil's public dev keys, never with ours (those live only in backend.keys.signer
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,14 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
-from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from backend.connectors.ethereum import erc20
+from backend.connectors.ethereum.client import EthereumConnector
 from contract.money import Asset, Money
 
 FIXTURE = Path(__file__).with_name("contracts") / "TestUSDT.json"
 # Arachnid's deterministic deployment proxy: present on anvil by default and on most chains.
-CREATE2_FACTORY = "0x4e59b44847b379578588920ca78fbf26c0b4956c"
+CREATE2_FACTORY = to_checksum_address("0x4e59b44847b379578588920ca78fbf26c0b4956c")
 SALT = keccak(text="qpeapay/TestUSDT")
 MINT_SELECTOR = keccak(text="mint(address,uint256)")[:4]
 
@@ -46,39 +47,34 @@ def predicted_token_address(minter: str) -> ChecksumAddress:
 
 
 async def _send(
-    w3: AsyncWeb3[AsyncHTTPProvider], key: str, to: str, *, data: bytes = b"", value: int = 0
+    chain: EthereumConnector, key: str, to: str, *, data: bytes = b"", value_wei: int = 0
 ) -> str:
     """Sign with a dev key, send, wait for the block; returns the txid or raises."""
     sender = Account.from_key(key)
-    request: Any = {
-        "from": sender.address,
-        "to": to_checksum_address(to),
-        "value": value,
-        "data": data,
-    }
-    latest = await w3.eth.get_block("latest")
-    priority = await w3.eth.max_priority_fee
+    params = await chain.prepare(sender.address, to, value_wei=value_wei, data=data)
     signed = Account.sign_transaction(
         {
-            **request,
             "type": 2,
-            "chainId": await w3.eth.chain_id,
-            "nonce": await w3.eth.get_transaction_count(sender.address, "pending"),
-            "gas": await w3.eth.estimate_gas(request) * 6 // 5,
-            "maxFeePerGas": 2 * int(latest.get("baseFeePerGas", 0)) + priority,
-            "maxPriorityFeePerGas": priority,
+            "chainId": params.chain_id,
+            "nonce": params.nonce,
+            "to": to_checksum_address(to),
+            "value": value_wei,
+            "data": data,
+            "gas": params.gas,
+            "maxFeePerGas": params.max_fee_per_gas,
+            "maxPriorityFeePerGas": params.max_priority_fee_per_gas,
         },
         key,
     )
-    txid = await w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = await w3.eth.wait_for_transaction_receipt(txid, timeout=30)
-    if receipt["status"] != 1:
-        raise RuntimeError(f"transaction {txid.to_0x_hex()} reverted")
-    return txid.to_0x_hex()
-
-
-def _web3(rpc_url: str) -> AsyncWeb3[AsyncHTTPProvider]:
-    return AsyncWeb3(AsyncHTTPProvider(rpc_url))
+    txid = await chain.broadcast(signed.raw_transaction.to_0x_hex())
+    for _ in range(300):  # anvil mines on arrival; a node with a block time takes longer
+        receipt = await chain.receipt(txid)
+        if receipt is not None:
+            if not receipt.succeeded:
+                raise RuntimeError(f"transaction {txid} reverted")
+            return txid
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"transaction {txid} was not mined within 30 s")
 
 
 async def deploy_test_usdt(
@@ -88,44 +84,43 @@ async def deploy_test_usdt(
 
     Returns the token address. On a chain that already has it, returns it untouched.
     """
-    w3 = _web3(rpc_url)
+    minter = Account.from_key(deployer_key).address
+    token = predicted_token_address(minter)
+    chain = EthereumConnector(rpc_url, token)
     try:
-        minter = Account.from_key(deployer_key).address
-        token = predicted_token_address(minter)
-        if await w3.eth.get_code(token):
+        if await chain.w3.eth.get_code(token):
             return token
-        if not await w3.eth.get_code(to_checksum_address(CREATE2_FACTORY)):
+        if not await chain.w3.eth.get_code(CREATE2_FACTORY):
             raise RuntimeError(f"no CREATE2 factory at {CREATE2_FACTORY} on {rpc_url}")
-        await _send(w3, deployer_key, CREATE2_FACTORY, data=SALT + _init_code(minter))
-        if not await w3.eth.get_code(token):
+        await _send(chain, deployer_key, CREATE2_FACTORY, data=SALT + _init_code(minter))
+        if not await chain.w3.eth.get_code(token):
             raise RuntimeError("TestUSDT deployment left no code at the expected address")
         mint_call = MINT_SELECTOR + encode(["address", "uint256"], [minter, mint.minor_units()])
-        await _send(w3, deployer_key, token, data=mint_call)
+        await _send(chain, deployer_key, token, data=mint_call)
         return token
     finally:
-        await w3.provider.disconnect()
+        await chain.aclose()
 
 
 async def send_test_usdt(rpc_url: str, payer_key: str, token: str, to: str, amount: Money) -> str:
     """Pay `amount` of the token from a dev account; returns the txid once mined."""
     if amount.asset is not Asset.USDT:
         raise ValueError("TestUSDT moves USDT")
-    w3 = _web3(rpc_url)
+    chain = EthereumConnector(rpc_url, token)
     try:
-        return await _send(
-            w3, payer_key, token, data=erc20.transfer_calldata(to, amount.minor_units())
-        )
+        data = erc20.transfer_calldata(to, amount.minor_units())
+        return await _send(chain, payer_key, token, data=data)
     finally:
-        await w3.provider.disconnect()
+        await chain.aclose()
 
 
 async def send_ether(rpc_url: str, payer_key: str, to: str, amount: Money) -> str:
     """Send ETH from a dev account (gas money for one of our addresses); txid once mined."""
     if amount.asset is not Asset.ETH:
         raise ValueError("send_ether moves ETH")
-    w3 = _web3(rpc_url)
+    # The token address is not used for a plain payment; any valid address will do.
+    chain = EthereumConnector(rpc_url, CREATE2_FACTORY)
     try:
-        return await _send(w3, payer_key, to, value=amount.minor_units())
+        return await _send(chain, payer_key, to, value_wei=amount.minor_units())
     finally:
-        await w3.provider.disconnect()
-
+        await chain.aclose()

@@ -1,0 +1,6 @@
+"""Tron: USDT (TRC-20) payments found in block receipts over TronGrid / java-tron (tronpy)."""
+
+from backend.connectors.tron.address import validate_address
+from backend.connectors.tron.client import FINAL_CONFIRMATIONS, TronConnector
+
+__all__ = ["FINAL_CONFIRMATIONS", "TronConnector", "validate_address"]

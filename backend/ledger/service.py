@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import func, literal_column, select, update
+from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -343,15 +343,13 @@ async def post(
     _check(postings)
     fingerprint = _fingerprint(postings)
 
-    replayed = await _replay(session, idempotency_key, fingerprint)
-    if replayed is not None:
-        return replayed
-
     touched = sorted(p.account_id for p in postings)
+    # Raw connection statements: this is the hot path, and the ORM adds nothing to it.
+    conn = await session.connection()
     # ORDER BY puts PostgreSQL's row locking after the sort: every post takes its locks
     # in id order, so two posts over the same accounts queue instead of deadlocking.
     rows = (
-        await session.execute(
+        await conn.execute(
             select(
                 LedgerAccount.id,
                 LedgerAccount.asset,
@@ -368,7 +366,6 @@ async def post(
         if account_id not in accounts:
             raise AccountNotFound(account_id)
 
-    balances: dict[str, Decimal] = {}
     for posting in postings:
         account = accounts[posting.account_id]
         if posting.amount.asset != account.asset:
@@ -376,71 +373,85 @@ async def post(
                 f"{posting.amount} cannot post to {account.id}, a {account.asset} account",
                 reason="asset_mismatch",
             )
-        balances[account.id] = account.balance + posting.amount.amount
-    for account_id in touched:
-        account, new_balance = accounts[account_id], balances[account_id]
+        new_balance = account.balance + posting.amount.amount
         if new_balance < 0 and not account.allow_negative:
-            # A racer with this very key may have posted while we waited for the locks.
+            # This very key may have posted already (a retry, or a racer we queued behind).
             replayed = await _replay(session, idempotency_key, fingerprint)
             if replayed is not None:
                 return replayed
             asset = Asset(account.asset)
             raise InsufficientFunds(
-                account_id,
+                account.id,
                 balance=Money(amount=account.balance, asset=asset),
-                needed=Money(amount=account.balance - new_balance, asset=asset),
+                needed=Money(amount=-posting.amount.amount, asset=asset),
             )
 
     transaction_id = new_id("jtx")
-    # A concurrent post with the same key makes this insert wait for its commit; then the
-    # conflict turns this call into a replay (or a reuse error) instead of a second apply.
-    created_at = await session.scalar(
-        insert(LedgerTransaction)
-        .values(
-            id=transaction_id,
-            idempotency_key=idempotency_key,
-            postings_hash=fingerprint,
-            memo=memo,
-            reference=reference,
+    written = (
+        await conn.execute(
+            _WRITE,
+            {
+                "id": transaction_id,
+                "key": idempotency_key,
+                "hash": fingerprint,
+                "memo": memo,
+                "reference": reference,
+                "accounts": [p.account_id for p in postings],
+                "assets": [str(p.amount.asset) for p in postings],
+                "amounts": [p.amount.amount for p in postings],
+            },
         )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(LedgerTransaction.created_at)
-    )
-    if created_at is None:
+    ).all()
+    if not written:
+        # The key was taken: by an earlier post, or by a racer whose commit we waited for.
         replayed = await _replay(session, idempotency_key, fingerprint)
         assert replayed is not None  # the conflicting row is committed and visible now
         return replayed
 
-    await session.execute(
-        update(LedgerAccount),
-        [
-            {"id": account_id, "balance": new_balance}
-            for account_id, new_balance in balances.items()
-        ],
-    )
-    await session.execute(
-        insert(LedgerPosting),
-        [
-            {
-                "transaction_id": transaction_id,
-                "account_id": posting.account_id,
-                "asset": posting.amount.asset,
-                "amount": posting.amount.amount,
-                "balance_after": balances[posting.account_id],
-            }
-            for posting in postings
-        ],
-    )
-    _refresh_loaded(session, balances)
+    _refresh_loaded(session, {row.account_id: row.balance_after for row in written})
     return Journal(
         id=transaction_id,
         idempotency_key=idempotency_key,
         memo=memo,
         reference=reference,
-        created_at=created_at,
+        created_at=written[0].created_at,
         postings=tuple(postings),
         replayed=False,
     )
+
+
+# The whole write in one round trip, run with the accounts already locked. The journal row
+# comes first: when its key exists (the insert waits for a racer holding it to commit),
+# `tx` is empty and so nothing else is written. Balances move by SQL arithmetic under the
+# CHECK, and each posting records the balance its update returned.
+_WRITE = text(
+    """
+    WITH tx AS (
+        INSERT INTO ledger_transactions (id, idempotency_key, postings_hash, memo, reference)
+        VALUES (:id, :key, :hash, :memo, :reference)
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING id, created_at
+    ), legs AS (
+        SELECT leg.account_id, leg.asset, leg.amount, leg.n
+        FROM unnest(
+            CAST(:accounts AS varchar[]), CAST(:assets AS varchar[]), CAST(:amounts AS numeric[])
+        ) WITH ORDINALITY AS leg(account_id, asset, amount, n)
+    ), moved AS (
+        UPDATE ledger_accounts AS account
+        SET balance = account.balance + legs.amount
+        FROM legs, tx
+        WHERE account.id = legs.account_id
+        RETURNING account.id, account.balance
+    ), posted AS (
+        INSERT INTO ledger_postings (transaction_id, account_id, asset, amount, balance_after)
+        SELECT tx.id, legs.account_id, legs.asset, legs.amount, moved.balance
+        FROM legs JOIN moved ON moved.id = legs.account_id CROSS JOIN tx
+        ORDER BY legs.n
+        RETURNING account_id, balance_after
+    )
+    SELECT posted.account_id, posted.balance_after, tx.created_at FROM posted, tx
+    """
+)
 
 
 def _refresh_loaded(session: AsyncSession, balances: dict[str, Decimal]) -> None:

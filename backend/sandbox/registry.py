@@ -99,4 +99,11 @@ STAND_INS: list[StandIn] = [
         urls={"rpc": "/", "sim": "/_sim"},
         env={"BITCOIN_RPC_URL": "rpc"},
     ),
+    # java-tron / TronGrid HTTP API with mainnet's USDT contract; a block every 3 s as on mainnet.
+    StandIn(
+        name="tron",
+        app="backend.sandbox.tron:create_dev_app",
+        urls={"api": "/", "sim": "/_sim"},
+        env={"TRON_API_URL": "api"},
+    ),
 ]

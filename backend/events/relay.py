@@ -88,23 +88,26 @@ async def run(
 ) -> None:
     """Relay until cancelled: drain while there is a backlog, else tick every `interval_s`.
 
-    Never gives up: a Redis outage or any other failure is logged (once per outage, not
-    once per tick) and retried on the next tick.
+    Never gives up: a Redis outage or any other failure is logged once per streak, not
+    once per tick, and retried on the next tick.
     """
-    redis_down = False
+    trouble: tuple[str, str] | None = None  # what failed last, so a streak logs once
     while True:
         published = 0
         try:
             published = await relay_once(runtime, handlers)
-            if redis_down:
-                log.info("events.relay_redis_back")
-                redis_down = False
         except REDIS_DOWN as exc:
-            if not redis_down:
-                log.warning("events.relay_redis_down", error=type(exc).__name__)
-                redis_down = True
-        except Exception:
-            log.exception("events.relay_failed")
+            if trouble != ("redis_down", type(exc).__name__):
+                trouble = ("redis_down", type(exc).__name__)
+                log.warning("events.relay_redis_down", error=trouble[1])
+        except Exception as exc:
+            if trouble != ("failed", type(exc).__name__):
+                trouble = ("failed", type(exc).__name__)
+                log.exception("events.relay_failed")
+        else:
+            if trouble is not None:
+                log.info("events.relay_recovered", after=trouble[0])
+                trouble = None
         if published < BATCH:
             await asyncio.sleep(interval_s)
 

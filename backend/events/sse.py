@@ -90,13 +90,14 @@ async def follow(
 ) -> AsyncGenerator[StreamEvent, None]:
     """Events of `stream` with id > `after` (None: from now on), in id order, forever."""
     loop = asyncio.get_running_loop()
-    cursor = after
+    async with runtime.sessionmaker() as session:
+        newest = await service.latest(session, stream)
+    # A cursor from the future (a client of a database since restored) would silence the
+    # stream until ids caught up with it; nothing of this stream lies beyond `newest`.
+    cursor = newest if after is None else min(after, newest)
     while True:
         pubsub = await _subscribe(runtime.redis, stream)
         try:
-            if cursor is None:
-                async with runtime.sessionmaker() as session:
-                    cursor = await service.latest(session, stream)
             for item in await _read(runtime, stream, cursor):
                 cursor = item.seq
                 yield item

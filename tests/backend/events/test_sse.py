@@ -79,6 +79,19 @@ async def test_follow_without_a_cursor_starts_from_now(runtime: Runtime) -> None
     await stream.aclose()
 
 
+async def test_a_cursor_from_the_future_does_not_silence_the_stream(runtime: Runtime) -> None:
+    subject = new_id("inv")
+    stream = fast_follow(runtime, Stream.subject(subject), 10**12)
+    pending = asyncio.ensure_future(anext(stream))
+    await until_subscribed(runtime.redis, Stream.subject(subject).channel)
+    paid = await emit_committed(runtime, "invoice.paid", subject)
+    await relay_once(runtime)
+    async with asyncio.timeout(10):
+        event = await pending
+    assert event.seq == await seq_of(runtime, paid)
+    await stream.aclose()
+
+
 async def test_an_owner_stream_sees_every_subject_of_that_owner_only(runtime: Runtime) -> None:
     owner = new_id("usr")
     mine = [

@@ -23,18 +23,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import AsyncHTTPProvider, AsyncWeb3
-from web3.exceptions import (
-    BlockNotFound as Web3BlockNotFound,
-)
-from web3.exceptions import (
-    ContractLogicError,
-    ProviderConnectionError,
-    TooManyRequests,
-    Web3RPCError,
-)
-from web3.exceptions import (
-    TransactionNotFound as Web3TransactionNotFound,
-)
+from web3 import exceptions as web3_errors
 
 from backend.connectors.chain import (
     BlockNotFound,
@@ -58,7 +47,15 @@ T = TypeVar("T")
 
 # A USDT transfer to an address that already holds USDT costs ~41k gas, to an empty one ~63k.
 ERC20_TRANSFER_GAS = 65_000
-_TRANSIENT = (aiohttp.ClientError, TimeoutError, OSError, ProviderConnectionError, TooManyRequests)
+# Transport trouble, including an answer that is not JSON-RPC (a proxy's error page).
+_TRANSIENT = (
+    aiohttp.ClientError,
+    TimeoutError,
+    OSError,
+    web3_errors.ProviderConnectionError,
+    web3_errors.TooManyRequests,
+    web3_errors.BadResponseFormat,
+)
 # Node phrases for "this exact transaction is already there": the broadcast succeeded before.
 _ALREADY_SENT = ("already known", "already imported", "known transaction", "nonce too low")
 # Node phrases for "the eth_getLogs answer would be too large": split the range and ask again.
@@ -109,7 +106,7 @@ def _checksum(address: str) -> ChecksumAddress:
 
 
 def _rpc_message(exc: Exception) -> str:
-    if isinstance(exc, Web3RPCError) and isinstance(exc.rpc_response, dict):
+    if isinstance(exc, web3_errors.Web3RPCError) and isinstance(exc.rpc_response, dict):
         error = exc.rpc_response.get("error")
         if isinstance(error, dict):
             return str(error.get("message", exc))
@@ -175,11 +172,11 @@ class EthereumConnector:
         for attempt in range(1, attempts + 1):
             try:
                 return await call()
-            except Web3TransactionNotFound:
+            except web3_errors.TransactionNotFound:
                 raise TransactionNotFound() from None
-            except Web3BlockNotFound:
+            except web3_errors.BlockNotFound:
                 raise BlockNotFound() from None
-            except (Web3RPCError, ContractLogicError) as exc:
+            except (web3_errors.Web3RPCError, web3_errors.ContractLogicError) as exc:
                 raise ChainError(
                     f"The Ethereum node refused {method}.", reason=_rpc_message(exc)
                 ) from None

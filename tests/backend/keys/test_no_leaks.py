@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import structlog
-from bip_utils import Bip32Secp256k1, Bip39SeedGenerator, Bip44, Bip44Changes, Bip84
+from bip_utils import Bip32Secp256k1, Bip39SeedGenerator, Bip44Changes
 from pydantic import SecretStr
 
 from backend import logs
@@ -63,10 +63,8 @@ def forbidden_strings(
         for index in numbers:
             key = account.Change(Bip44Changes.CHAIN_EXT).AddressIndex(index).PrivateKey()
             found.add(bytes(key.Raw().ToBytes()).hex())
-            if scheme.purpose is Bip84:
+            if network is Network.bitcoin:
                 found.add(key.ToWif())
-            elif scheme.purpose is Bip44:
-                found.add(key.ToWif() if network is Network.bitcoin else key.Raw().ToHex())
     return {text.lower() for text in found}
 
 

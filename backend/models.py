@@ -8,7 +8,9 @@ from backend.db import Base
 from backend.events import models as events_models  # noqa: F401
 from backend.keys import models as keys_models  # noqa: F401
 from backend.ledger import models as ledger_models  # noqa: F401
+from backend.limits import models as limits_models  # noqa: F401
 from backend.notifications import models as notifications_models  # noqa: F401
+from backend.quotes import models as quotes_models  # noqa: F401
 from backend.users import models as users_models  # noqa: F401
 
 metadata = Base.metadata

@@ -10,7 +10,9 @@ from backend.apikeys import routes as apikeys
 from backend.audit import routes as audit
 from backend.auth import routes as auth
 from backend.connectors.ethereum.lifespan import open_connector as open_ethereum
+from backend.limits import routes as limits
 from backend.notifications import routes as notifications
+from backend.quotes import routes as quotes
 from backend.rates import routes as rates
 from backend.runtime import Runtime
 from backend.system import routes as system
@@ -24,6 +26,8 @@ ENDPOINTS: list[Endpoint] = [
     *audit.ENDPOINTS,
     *notifications.ENDPOINTS,
     *rates.ENDPOINTS,
+    *quotes.ENDPOINTS,
+    *limits.ENDPOINTS,
 ]
 
 # Each hook opens something a domain keeps for the life of the process (a connector, a

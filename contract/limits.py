@@ -11,6 +11,7 @@ from typing import Self
 from pydantic import Field, field_validator, model_validator
 
 from contract.base import RequestModel, ResponseModel
+from contract.errors import ErrorBody, ErrorDetail
 from contract.kyc import KycTier
 from contract.money import Money, to_decimal
 
@@ -86,3 +87,17 @@ class LimitOverride(ResponseModel):
     reason: str
     set_by: str
     updated_at: datetime
+
+
+class LimitErrorDetail(ErrorDetail):
+    """The error of a `limit_exceeded` 403: which limit, and what is left of it. `remaining`
+    is KES for an amount limit; `remaining_count` is transactions for the hourly count."""
+
+    action: LimitAction
+    limit: LimitName
+    remaining: Money | None = None
+    remaining_count: int | None = None
+
+
+class LimitErrorBody(ErrorBody):
+    error: LimitErrorDetail

@@ -129,14 +129,17 @@ def _json(document: Any, status: int = 200) -> Response:
 # ------------------------------------------------------------------------------ behaviour
 
 
-async def _behave(market: Market, provider: str) -> Response | None:
+async def _behave(market: Market, provider: str, request: Request) -> Response | None:
     """Apply the provider's switches; a response here replaces the real answer."""
     feed = market.feeds[provider]
     feed.hits += 1
     if feed.delay_ms:
         await asyncio.sleep(feed.delay_ms / 1000)
     if feed.mode == "timeout":
-        await asyncio.sleep(HANG_S)
+        # Hang like an overloaded API, until the client gives up (or an hour passes).
+        deadline = time.monotonic() + HANG_S
+        while time.monotonic() < deadline and not await request.is_disconnected():
+            await asyncio.sleep(0.05)
     if feed.mode == "error":
         return JSONResponse({"error": "simulated outage"}, status_code=feed.status)
     if feed.mode == "malformed":
@@ -152,7 +155,7 @@ def create_app() -> Starlette:
     market = Market()
 
     async def coingecko(request: Request) -> Response:
-        if (early := await _behave(market, "coingecko")) is not None:
+        if (early := await _behave(market, "coingecko", request)) is not None:
             return early
         ids = [part.strip() for part in request.query_params.get("ids", "").split(",")]
         currencies = request.query_params.get("vs_currencies", "usd").lower().split(",")
@@ -175,7 +178,7 @@ def create_app() -> Starlette:
         return _json(body)
 
     async def binance(request: Request) -> Response:
-        if (early := await _behave(market, "binance")) is not None:
+        if (early := await _behave(market, "binance", request)) is not None:
             return early
         single = request.query_params.get("symbol")
         try:
@@ -194,7 +197,7 @@ def create_app() -> Starlette:
         return JSONResponse(answer[0] if single else answer)
 
     async def kraken(request: Request) -> Response:
-        if (early := await _behave(market, "kraken")) is not None:
+        if (early := await _behave(market, "kraken", request)) is not None:
             return early
         result: dict[str, Any] = {}
         for name in request.query_params.get("pair", "").split(","):
@@ -219,7 +222,7 @@ def create_app() -> Starlette:
         return JSONResponse({"error": [], "result": result})
 
     async def coinbase_spot(request: Request) -> Response:
-        if (early := await _behave(market, "coinbase")) is not None:
+        if (early := await _behave(market, "coinbase", request)) is not None:
             return early
         base, _, quote = request.path_params["pair"].upper().partition("-")
         if base not in COINBASE_SPOT or quote != "USD":
@@ -232,7 +235,7 @@ def create_app() -> Starlette:
         )
 
     async def coinbase_rates(request: Request) -> Response:
-        if (early := await _behave(market, "coinbase_fx")) is not None:
+        if (early := await _behave(market, "coinbase_fx", request)) is not None:
             return early
         if request.query_params.get("currency", "USD").upper() != "USD":
             return JSONResponse(
@@ -245,7 +248,7 @@ def create_app() -> Starlette:
         )
 
     async def open_er_api(request: Request) -> Response:
-        if (early := await _behave(market, "open_er_api")) is not None:
+        if (early := await _behave(market, "open_er_api", request)) is not None:
             return early
         if request.path_params["base"].upper() != "USD":
             return _json({"result": "error", "error-type": "unsupported-code"})

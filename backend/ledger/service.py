@@ -157,11 +157,14 @@ async def _get_or_create(
     network: Network | None,
     allow_negative: bool,
 ) -> LedgerAccount:
+    # `= x` / `IS NULL` rather than IS NOT DISTINCT FROM, which no index can serve.
     natural = (
-        LedgerAccount.owner_id.is_not_distinct_from(owner_id),
+        LedgerAccount.owner_id.is_(None)
+        if owner_id is None
+        else LedgerAccount.owner_id == owner_id,
         LedgerAccount.asset == asset,
         LedgerAccount.purpose == purpose,
-        LedgerAccount.network.is_not_distinct_from(network),
+        LedgerAccount.network.is_(None) if network is None else LedgerAccount.network == network,
     )
     found = await session.scalar(select(LedgerAccount).where(*natural))
     if found is not None:

@@ -180,6 +180,17 @@ async def test_accounts_are_created_once_per_owner_asset_and_purpose(books: Book
     assert tron.id == tron_again.id != eth.id
 
 
+async def test_account_objects_the_caller_holds_show_the_new_balance(books: Books) -> None:
+    async with books.uow() as session:
+        alice = await ledger.open_account(session, "usr_alice", Asset.KES)
+        treasury = await ledger.system_account(session, Purpose.treasury, Asset.KES)
+        await ledger.post(session, "k", ledger.transfer(treasury.id, alice.id, kes("7.00")))
+
+        assert alice.balance_money() == kes("7.00")
+        assert treasury.balance_money() == kes("-7.00")
+        assert (await ledger.get_account(session, alice.id)).balance == Decimal("7.00")
+
+
 async def test_system_accounts_are_named_by_purpose_and_network(books: Books) -> None:
     async with books.uow() as session:
         with pytest.raises(ledger.InvalidPostings):

@@ -76,36 +76,30 @@ async def allocate(
 
 async def hot_wallet(session: AsyncSession, settings: Settings, network: Network) -> ChainAddress:
     """The network's hot wallet address, allocated the first time anyone asks."""
-    found = await session.scalar(
-        select(ChainAddress).where(
-            ChainAddress.network == network, ChainAddress.purpose == AddressPurpose.hot_wallet
-        )
+    query = select(ChainAddress).where(
+        ChainAddress.network == network, ChainAddress.purpose == AddressPurpose.hot_wallet
     )
-    if found is not None:
-        return found
-    index, address = await _derive_next(session, settings, network)
-    # A concurrent first call may win the partial unique index; then its row is the one.
-    await session.execute(
-        insert(ChainAddress)
-        .values(
-            id=new_id("adr"),
-            network=network,
-            derivation_index=index,
-            address=address,
-            purpose=AddressPurpose.hot_wallet,
-            owner_id=None,
+    found = await session.scalar(query)
+    if found is None:
+        index, address = await _derive_next(session, settings, network)
+        # A concurrent first call may win the partial unique index; then its row is the one.
+        await session.execute(
+            insert(ChainAddress)
+            .values(
+                id=new_id("adr"),
+                network=network,
+                derivation_index=index,
+                address=address,
+                purpose=AddressPurpose.hot_wallet,
+                owner_id=None,
+            )
+            .on_conflict_do_nothing(
+                index_elements=["network"], index_where=ChainAddress.purpose == "hot_wallet"
+            )
         )
-        .on_conflict_do_nothing(
-            index_elements=["network"], index_where=ChainAddress.purpose == "hot_wallet"
-        )
-    )
-    row = await session.scalar(
-        select(ChainAddress).where(
-            ChainAddress.network == network, ChainAddress.purpose == AddressPurpose.hot_wallet
-        )
-    )
-    assert row is not None
-    return row
+        found = await session.scalar(query)
+    assert found is not None
+    return found
 
 
 async def watched(session: AsyncSession, network: Network) -> set[str]:

@@ -23,8 +23,8 @@ def _free_port() -> int:
 
 
 class Served:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+    def __init__(self, app: Any, *, lifespan: str = "off") -> None:
+        self.app, self.lifespan = app, lifespan
         self.port = _free_port()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -39,7 +39,7 @@ class Served:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
         config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan="off", http="h11"
+            self.app, log_level="warning", access_log=False, lifespan=self.lifespan, http="h11"
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

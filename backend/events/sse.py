@@ -62,7 +62,7 @@ async def _subscribe(redis: Redis, stream: Stream) -> PubSub | None:
                 if message is not None and message["type"] == "subscribe":
                     return pubsub
     except REDIS_DOWN as exc:
-        log.info("sse.redis_unavailable", channel=stream.channel, error=type(exc).__name__)
+        log.debug("sse.redis_unavailable", channel=stream.channel, error=type(exc).__name__)
         await _close(pubsub)
         return None
 
@@ -98,35 +98,33 @@ async def follow(
     while True:
         pubsub = await _subscribe(runtime.redis, stream)
         try:
-            for item in await _read(runtime, stream, cursor):
-                cursor = item.seq
-                yield item
-            if pubsub is None:
-                retry_at = loop.time() + resubscribe_s
-                while loop.time() < retry_at:
-                    await asyncio.sleep(poll_s)
-                    for item in await _read(runtime, stream, cursor):
-                        cursor = item.seq
-                        yield item
-                continue
-            recheck_at = loop.time() + recheck_s
+            # Subscribed (or not) first, then read the outbox: what the channel missed is here.
+            batch = await _read(runtime, stream, cursor)
+            # Live: when to re-read the outbox anyway. Polling: when to try Redis again.
+            deadline = loop.time() + (resubscribe_s if pubsub is None else recheck_s)
             while True:
-                try:
-                    message = await pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=min(recheck_s, PING_S)
-                    )
-                except REDIS_DOWN as exc:
-                    # Resubscribe; the replay that follows covers whatever was missed.
-                    log.info("sse.pubsub_lost", channel=stream.channel, error=type(exc).__name__)
-                    break
-                live = [] if message is None else [StreamEvent.from_message(message["data"])]
-                if loop.time() >= recheck_at:
-                    live = await _read(runtime, stream, cursor)
-                    recheck_at = loop.time() + recheck_s
-                for item in live:
+                for item in batch:
                     if item.seq > cursor:
                         cursor = item.seq
                         yield item
+                if pubsub is None:
+                    if loop.time() >= deadline:
+                        break
+                    await asyncio.sleep(poll_s)
+                    batch = await _read(runtime, stream, cursor)
+                    continue
+                try:
+                    message = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=recheck_s
+                    )
+                except REDIS_DOWN as exc:
+                    log.debug("sse.pubsub_lost", channel=stream.channel, error=type(exc).__name__)
+                    break
+                if loop.time() >= deadline:
+                    batch = await _read(runtime, stream, cursor)
+                    deadline = loop.time() + recheck_s
+                else:
+                    batch = [] if message is None else [StreamEvent.from_message(message["data"])]
         finally:
             if pubsub is not None:
                 await _close(pubsub)

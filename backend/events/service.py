@@ -41,7 +41,7 @@ from contract.ids import new_id
 _TYPE = re.compile(TYPE_PATTERN)
 _PENDING = "events.pending"
 # Advisory-lock namespace (the two-int form) for "next id of this stream"; the relay's
-# singleton lock lives in the same namespace with objid 0.
+# singleton lock is (LOCK_CLASS + 1, 0).
 LOCK_CLASS = 0x0E7E
 PAGE = 500
 

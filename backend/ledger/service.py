@@ -289,13 +289,13 @@ def _fingerprint(postings: Iterable[Posting]) -> str:
     return hashlib.sha256(json.dumps(canonical).encode()).hexdigest()
 
 
-async def find_journal(session: AsyncSession, idempotency_key: str) -> Journal | None:
-    """The journal transaction a key posted, if any."""
-    row = await session.scalar(
+async def _by_key(session: AsyncSession, idempotency_key: str) -> LedgerTransaction | None:
+    return await session.scalar(
         select(LedgerTransaction).where(LedgerTransaction.idempotency_key == idempotency_key)
     )
-    if row is None:
-        return None
+
+
+async def _as_journal(session: AsyncSession, row: LedgerTransaction) -> Journal:
     legs = await session.execute(
         select(LedgerPosting.account_id, LedgerPosting.asset, LedgerPosting.amount)
         .where(LedgerPosting.transaction_id == row.id)
@@ -315,15 +315,19 @@ async def find_journal(session: AsyncSession, idempotency_key: str) -> Journal |
     )
 
 
+async def find_journal(session: AsyncSession, idempotency_key: str) -> Journal | None:
+    """The journal transaction a key posted, if any."""
+    row = await _by_key(session, idempotency_key)
+    return None if row is None else await _as_journal(session, row)
+
+
 async def _replay(session: AsyncSession, idempotency_key: str, fingerprint: str) -> Journal | None:
-    existing = await session.scalar(
-        select(LedgerTransaction).where(LedgerTransaction.idempotency_key == idempotency_key)
-    )
-    if existing is None:
+    row = await _by_key(session, idempotency_key)
+    if row is None:
         return None
-    if existing.postings_hash != fingerprint:
-        raise LedgerKeyReused(idempotency_key, existing.id)
-    return await find_journal(session, idempotency_key)
+    if row.postings_hash != fingerprint:
+        raise LedgerKeyReused(idempotency_key, row.id)
+    return await _as_journal(session, row)
 
 
 async def post(
@@ -471,6 +475,8 @@ async def history(
     session: AsyncSession, account_id: str, *, limit: int = 20, cursor: str | None = None
 ) -> Page[Entry]:
     """An account's postings, newest first. `cursor` is a page's `next_cursor`."""
+    if not 1 <= limit <= 100:
+        raise InvalidRequest("limit is 1 to 100", param="limit")
     asset = (await balance(session, account_id)).asset
     query = (
         select(

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from backend.errors import InvalidRequest
 from backend.ledger import service as ledger
 from backend.ledger.models import LedgerTransaction, Purpose
 from contract.money import Asset, Money, Network
@@ -324,11 +325,13 @@ async def test_history_pages_newest_first_with_running_balances(books: Books) ->
     )
 
 
-async def test_history_refuses_a_foreign_cursor(books: Books) -> None:
+async def test_history_refuses_a_foreign_cursor_and_odd_limits(books: Books) -> None:
     alice = await books.funded(kes("1.00"))
     async with books.uow() as session:
         with pytest.raises(ledger.InvalidCursor):
             await ledger.history(session, alice, cursor="abc")
+        with pytest.raises(InvalidRequest):
+            await ledger.history(session, alice, limit=0)
         with pytest.raises(ledger.AccountNotFound):
             await ledger.history(session, "acct_nothere")
 

@@ -1,0 +1,123 @@
+"""Block scanning: one 3,000-transaction block checked against 100,000 watched addresses, for
+Bitcoin (python-bitcoinrpc `getblock … 2` against the Core stand-in) and Tron (tronpy against
+the java-tron stand-in), each against the bare fetch-and-decode of the same block in the same
+run, so the ratio says what matching costs on top of reading the block at all. The stand-ins
+run in their own processes, as nodes do, so their work never holds this process's GIL."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+from bip_utils import SegwitBech32Encoder
+from tronpy.keys import PrivateKey
+
+from backend.connectors.bitcoin import BitcoinConnector, BitcoinRpc
+from backend.connectors.tron import TronConnector
+from backend.settings import BitcoinNetwork
+from tests.perf.harness import BenchContext
+from tests.served import Spawned
+
+BLOCK_TXS = 3_000
+WATCHED = 100_000
+PAID = 50  # of the block's transactions pay a watched address
+RUNS = 5
+AIM_MS = 100.0
+USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+
+Action = Callable[[], Awaitable[Any]]
+
+
+async def _medians_ms(*actions: Action) -> list[float]:
+    """Median time of each action, run in turns so machine noise hits them alike."""
+    timings: list[list[float]] = [[] for _ in actions]
+    for _ in range(RUNS):
+        for action, times in zip(actions, timings, strict=True):
+            started = time.perf_counter()
+            await action()
+            times.append((time.perf_counter() - started) * 1000)
+    return [statistics.median(times) for times in timings]
+
+
+def _sync(work: Callable[[], Any]) -> Action:
+    async def run() -> Any:
+        return work()
+
+    return run
+
+
+def _lines(chain: str, scan_ms: float, fetch_ms: float, match_ms: float, found: int) -> list[str]:
+    verdict = "within" if scan_ms <= AIM_MS else "over"
+    return [
+        f"{chain}: scan of one {BLOCK_TXS:,}-tx block against {WATCHED:,} addresses: "
+        f"{scan_ms:.1f} ms (median of {RUNS}; aim {AIM_MS:.0f} ms: {verdict}), {found} found",
+        f"{chain}:   fetch + decode of the same block alone: {fetch_ms:.1f} ms; "
+        f"scan / fetch = {scan_ms / fetch_ms:.2f}x; matching alone {match_ms:.2f} ms",
+    ]
+
+
+async def _fill(sim_url: str, paid: list[str], amount: str) -> None:
+    """A block of BLOCK_TXS transactions, PAID of them to watched addresses."""
+    async with httpx.AsyncClient(base_url=sim_url, timeout=300) as sim:
+        (await sim.post("/noise", json={"transactions": BLOCK_TXS - len(paid)})).raise_for_status()
+        for address in paid:
+            (await sim.post("/pay", json={"address": address, "amount": amount})).raise_for_status()
+        (await sim.post("/mine", json={"blocks": 1})).raise_for_status()
+
+
+async def _bitcoin() -> list[str]:
+    watched = {str(SegwitBech32Encoder.Encode("bcrt", 0, os.urandom(20))) for _ in range(WATCHED)}
+    node = Spawned("backend.sandbox.bitcoin:create_app")
+    try:
+        await _fill(node.url + "/_sim", sorted(watched)[:PAID], "0.001")
+        rpc = BitcoinRpc(node.url + "/", "qpeapay", "qpeapay")
+        bitcoin = BitcoinConnector(rpc, BitcoinNetwork.regtest)
+        block = await bitcoin._block(1)  # also lets the stand-in cache its JSON
+
+        async def fetch() -> None:
+            await rpc.call("getblock", await rpc.call("getblockhash", 1), 2)
+
+        fetch_ms, scan_ms, match_ms = await _medians_ms(
+            fetch,
+            lambda: bitcoin.scan(1, 1, watched),
+            _sync(lambda: list(bitcoin._match(block, watched))),
+        )
+        found = len(await bitcoin.scan(1, 1, watched))
+        return _lines("bitcoin", scan_ms, fetch_ms, match_ms, found)
+    finally:
+        node.stop()
+
+
+async def _tron() -> list[str]:
+    watched = {
+        PrivateKey(os.urandom(32)).public_key.to_base58check_address() for _ in range(WATCHED)
+    }
+    node = Spawned("backend.sandbox.tron:create_app")
+    tron = TronConnector(node.url, USDT)
+    try:
+        await _fill(node.url + "/_sim", sorted(watched)[:PAID], "1.5")
+        block = await tron._block(1)
+        receipts = await tron._request("wallet/gettransactioninfobyblocknum", {"num": 1})
+
+        async def fetch() -> None:
+            await tron._block(1)
+            await tron._request("wallet/gettransactioninfobyblocknum", {"num": 1})
+
+        fetch_ms, scan_ms, match_ms = await _medians_ms(
+            fetch,
+            lambda: tron.scan(1, 1, watched),
+            _sync(lambda: list(tron._match(block, receipts, watched))),
+        )
+        found = len(await tron.scan(1, 1, watched))
+        return _lines("tron", scan_ms, fetch_ms, match_ms, found)
+    finally:
+        await tron.aclose()
+        node.stop()
+
+
+async def run(ctx: BenchContext) -> list[str]:
+    return await _bitcoin() + await _tron()

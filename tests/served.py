@@ -8,6 +8,8 @@ dead node: connection refused, then the same URL answering again.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -23,8 +25,8 @@ def _free_port() -> int:
 
 
 class Served:
-    def __init__(self, app: Any, *, lifespan: str = "off") -> None:
-        self.app, self.lifespan = app, lifespan
+    def __init__(self, app: Any, *, lifespan: str = "off", http: str = "h11") -> None:
+        self.app, self.lifespan, self.http = app, lifespan, http
         self.port = _free_port()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -39,7 +41,7 @@ class Served:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
         config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan=self.lifespan, http="h11"
+            self.app, log_level="warning", access_log=False, lifespan=self.lifespan, http=self.http
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -57,3 +59,33 @@ class Served:
         self._server.should_exit = True
         self._thread.join(timeout=10)
         self._server = self._thread = None
+
+
+class Spawned:
+    """An ASGI app factory served by uvicorn in its own process, as a real node would be: its
+    work then competes with ours for CPU only, never for this interpreter's GIL."""
+
+    def __init__(self, factory: str) -> None:
+        self.port = _free_port()
+        command = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), "--log-level", "warning", "--no-access-log"]
+        self._process = subprocess.Popen(command)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"{factory} did not start") from None
+                time.sleep(0.05)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(timeout=10)

@@ -389,12 +389,7 @@ class BitcoinStandIn:
         if level == 0:
             return block.header().hex() + count.hex() + "".join(tx.raw.hex() for tx in block.txs)
         doc = self._header_json(block)
-        base = 80 + len(count)
-        doc.update(
-            strippedsize=base + sum(len(tx.serialize(witness=False)) for tx in block.txs),
-            size=base + sum(tx.size for tx in block.txs),
-            weight=base * 4 + sum(tx.weight for tx in block.txs),
-        )
+        doc.update(strippedsize=block.stripped_size, size=block.size, weight=block.weight)
         if level == 1:
             doc["tx"] = [tx.txid for tx in block.txs]
             return doc

@@ -16,6 +16,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 
 from backend.sandbox.bitcoin_wire import (
     COIN,
@@ -31,6 +32,7 @@ from backend.sandbox.bitcoin_wire import (
     hash_hex,
     merkle_root,
     script_number,
+    varint,
     witness_commitment_script,
 )
 
@@ -79,6 +81,19 @@ class Block:
     undo: dict[Outpoint, Coin] = field(default_factory=dict)
     fees: dict[str, int] = field(default_factory=dict)
     median_time: int = 0
+
+    @cached_property
+    def size(self) -> int:
+        return 80 + len(varint(len(self.txs))) + sum(tx.size for tx in self.txs)
+
+    @cached_property
+    def stripped_size(self) -> int:
+        stripped = sum(len(tx.serialize(witness=False)) for tx in self.txs)
+        return 80 + len(varint(len(self.txs))) + stripped
+
+    @cached_property
+    def weight(self) -> int:
+        return (80 + len(varint(len(self.txs)))) * 4 + sum(tx.weight for tx in self.txs)
 
     @property
     def version(self) -> int:

@@ -6,7 +6,7 @@ is `{}`, a malformed request `{"Error": "..."}`, a refused broadcast `{"code", "
 "message": <hex>}`; `visible: true` prints addresses as base58 `T…`, otherwise hex `41…`.
 The solid head trails the head by `solid_lag` blocks (19, as on mainnet) and the
 walletsolidity views stop there. Accounts and balances are the head's state on both views.
-Test control lives under `/_sim` (pay, fail, mine, reorg, config, down/up).
+Test control lives under `/_sim` (pay, fail, noise, mine, reorg, config, down/up).
 """
 
 from __future__ import annotations
@@ -488,6 +488,16 @@ def _sim_fail(sim: TronStandIn, body: dict[str, Any]) -> dict[str, Any]:
     return {"txid": sim.node.pay_usdt(_address(body), _units(body.get("amount")), broke=True)}
 
 
+def _sim_noise(sim: TronStandIn, body: dict[str, Any]) -> dict[str, Any]:
+    """USDT transfers between strangers, to give blocks a realistic size."""
+    count = int(body.get("transactions", 1))
+    if not 1 <= count <= 20_000:
+        raise SimError("transactions must be between 1 and 20000")
+    for i in range(count):
+        sim.node.pay_usdt("41" + os.urandom(20).hex(), 1_000_000 + i)
+    return {"transactions": count, "pending": len(sim.node.pending)}
+
+
 def _sim_mine(sim: TronStandIn, body: dict[str, Any]) -> dict[str, Any]:
     count = int(body.get("blocks", body.get("n", 1)))
     if not 1 <= count <= 1000:
@@ -543,6 +553,7 @@ def create_app(*, node: TronNode | None = None, block_interval_s: float | None =
     controls = {
         "pay": _sim_pay,
         "fail": _sim_fail,
+        "noise": _sim_noise,
         "mine": _sim_mine,
         "reorg": _sim_reorg,
         "config": _sim_config,

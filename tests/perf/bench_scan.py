@@ -6,6 +6,7 @@ run in their own processes, as nodes do, so their work never holds this process'
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import time
@@ -33,13 +34,19 @@ Action = Callable[[], Awaitable[Any]]
 
 
 async def _medians_ms(*actions: Action) -> list[float]:
-    """Median time of each action, run in turns so machine noise hits them alike."""
+    """Median time of each action, run in turns so machine noise hits them alike, each after a
+    full collection and with the collector paused, so no action pays for another's garbage."""
     timings: list[list[float]] = [[] for _ in actions]
     for _ in range(RUNS):
         for action, times in zip(actions, timings, strict=True):
-            started = time.perf_counter()
-            await action()
-            times.append((time.perf_counter() - started) * 1000)
+            gc.collect()
+            gc.disable()
+            try:
+                started = time.perf_counter()
+                await action()
+                times.append((time.perf_counter() - started) * 1000)
+            finally:
+                gc.enable()
     return [statistics.median(times) for times in timings]
 
 

@@ -4,6 +4,7 @@ from backend import api  # noqa: F401  (idempotency_keys)
 from backend.apikeys import models as apikeys_models  # noqa: F401
 from backend.audit import models as audit_models  # noqa: F401
 from backend.auth import models as auth_models  # noqa: F401
+from backend.chains import models as chains_models  # noqa: F401
 from backend.db import Base
 from backend.events import models as events_models  # noqa: F401
 from backend.keys import models as keys_models  # noqa: F401

@@ -9,6 +9,7 @@ from backend.api import Endpoint
 from backend.apikeys import routes as apikeys
 from backend.audit import routes as audit
 from backend.auth import routes as auth
+from backend.chains.lifespan import open_probes as open_chain_probes
 from backend.connectors.ethereum.lifespan import open_connector as open_ethereum
 from backend.limits import routes as limits
 from backend.notifications import routes as notifications
@@ -34,4 +35,5 @@ ENDPOINTS: list[Endpoint] = [
 # provider set) and stores it in runtime.extras; it is closed on shutdown.
 LIFESPAN_HOOKS: list[Callable[[Runtime], AbstractAsyncContextManager[None]]] = [
     open_ethereum,
+    open_chain_probes,
 ]

@@ -111,6 +111,34 @@ class Settings(BaseSettings):
     tron_api_key: SecretStr = SecretStr("")
     tron_usdt_contract: str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 
+    # Chain watchers (backend/chains, run by the worker): which networks to follow, how
+    # often to poll the node, how many blocks one scan covers, how many recent block hashes
+    # are kept to find a fork point, the longest wait between tries while a node is down,
+    # and when /readyz calls a watcher stale. CHAIN_CONFIRMATIONS overrides the blocks a
+    # payment needs per network (production: bitcoin 2, ethereum 12, tron 19 — Tron also
+    # waits for the solidified block; dev and test: 1).
+    chain_watchers: list[Network] = list(Network)
+    chain_poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    chain_scan_batch_blocks: int = Field(default=100, ge=1, le=10_000)
+    chain_reorg_window_blocks: int = Field(default=256, ge=8)
+    chain_backoff_max_s: float = Field(default=30.0, gt=0)
+    chain_watcher_stale_after_s: float = Field(default=30.0, gt=0)
+    chain_confirmations: dict[Network, int] = {}
+
+    @field_validator("chain_confirmations")
+    @classmethod
+    def _confirmations_positive(cls, table: dict[Network, int]) -> dict[Network, int]:
+        if any(blocks < 1 for blocks in table.values()):
+            raise ValueError("CHAIN_CONFIRMATIONS are at least 1 block")
+        return table
+
+    def confirmations_required(self, network: Network) -> int:
+        """Blocks (counting its own) a payment on `network` needs before it is credited."""
+        if network in self.chain_confirmations:
+            return self.chain_confirmations[network]
+        production = {Network.bitcoin: 2, Network.ethereum: 12, Network.tron: 19}
+        return production[network] if self.environment is Environment.production else 1
+
     # Exchange rates (backend/rates): base URLs of the public rate APIs (`make run` points
     # them at the rate-feed stand-in), which of them to ask, and how far to trust them.
     rates_coingecko_url: str = "https://api.coingecko.com"

@@ -94,6 +94,8 @@ def settings(service_urls: tuple[str, str], rates_feed_server: RatesFeedServer) 
         log_json=True,
         log_level="WARNING",
         database_pool_size=5,
+        # No chain watcher runs (or is probed by /readyz) unless a test starts one.
+        chain_watchers=[],
         **rates_feed_server.settings(),
     )
 

@@ -35,6 +35,7 @@ from backend.sandbox.bitcoin_wire import (
     varint,
     witness_commitment_script,
 )
+from backend.sandbox.control import SimError
 
 Outpoint = tuple[str, int]
 
@@ -54,10 +55,6 @@ class RpcError(Exception):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
-
-
-class SimError(Exception):
-    """A control-API request the stand-in cannot honour (answered with HTTP 400)."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from typing import Any
 
 from coincurve import PrivateKey
 
+from backend.sandbox.control import SimError
 from backend.sandbox.tron_wire import (
     USDT_BASE58,
     address_of_key,
@@ -49,10 +50,6 @@ class BroadcastError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code, self.message = code, message
-
-
-class SimError(Exception):
-    """A control request the stand-in cannot honour (HTTP 400)."""
 
 
 @dataclass

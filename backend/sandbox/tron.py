@@ -151,4 +151,5 @@ def create_app(*, node: TronNode | None = None, block_interval_s: float | None =
 
 def create_dev_app() -> Starlette:
     """For `make run`: a block every 3 s like mainnet (TRON_SANDBOX_BLOCK_INTERVAL_S)."""
-    return create_app(block_interval_s=float(os.environ.get("TRON_SANDBOX_BLOCK_INTERVAL_S", "3")))
+    interval = os.environ.get("TRON_SANDBOX_BLOCK_INTERVAL_S", "3")
+    return create_app(block_interval_s=float(interval))  # float-ok: seconds between blocks

@@ -14,6 +14,7 @@ from starlette.routing import Mount
 from starlette.templating import Jinja2Templates
 
 from web import errors
+from web.auth import refresh_tokens
 from web.client import ApiError
 from web.headers import SecurityHeaders
 from web.routes import ROUTES
@@ -36,7 +37,10 @@ def lifespan(
             timeout=httpx.Timeout(settings.api_timeout_s, connect=3.0),
             headers={"User-Agent": "qpeapay-web"},
         ) as api:
-            yield {"web": WebRuntime(settings=settings, api=api, templates=templates)}
+            runtime = WebRuntime(
+                settings=settings, api=api, templates=templates, refresh=refresh_tokens
+            )
+            yield {"web": runtime}
 
     return run
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from web import public
+from web import account, auth, public
 
 ROUTES: list[BaseRoute] = [
     *public.ROUTES,
+    *auth.ROUTES,
+    *account.ROUTES,
 ]

@@ -119,6 +119,11 @@ async def two_factor_enroll(call: Call) -> TwoFactorEnrollment:
     return await twofactor.enroll(call.runtime, user)
 
 
+async def two_factor_pending(call: Call) -> TwoFactorEnrollment:
+    user = await users.get(call.session, call.user().user_id)
+    return twofactor.pending_enrollment(call.runtime, user)
+
+
 async def two_factor_confirm(call: Call, body: TwoFactorCode) -> RecoveryCodes:
     user = await users.get(call.session, call.user().user_id, for_update=True)
     codes = await twofactor.confirm(call.session, call.runtime, user, body.code, call.client_ip)
@@ -167,6 +172,9 @@ ENDPOINTS = [
              response=TwoFactorStatus, tags=("me",)),
     Endpoint("POST", "/v1/me/2fa/enroll", two_factor_enroll, ME, "Start TOTP enrolment",
              response=TwoFactorEnrollment, errors=(409,), tags=("me",)),
+    Endpoint("GET", "/v1/me/2fa/enrollment", two_factor_pending, ME,
+             "The enrolment waiting for its first code", response=TwoFactorEnrollment,
+             errors=(409,), tags=("me",)),
     Endpoint("POST", "/v1/me/2fa/confirm", two_factor_confirm, ME,
              "Turn 2FA on with a first code", body=TwoFactorCode, response=RecoveryCodes,
              errors=(409,), tags=("me",)),

@@ -65,6 +65,12 @@ async def status(session: AsyncSession, user: User) -> TwoFactorStatus:
     )
 
 
+def _enrollment(user: User, secret: str) -> TwoFactorEnrollment:
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
+    qr = segno.make(uri, error="m").svg_inline(scale=5, dark="#0f172a", title="2FA QR code")
+    return TwoFactorEnrollment(secret=secret, otpauth_uri=uri, qr_svg=qr)
+
+
 async def enroll(runtime: Runtime, user: User) -> TwoFactorEnrollment:
     """Start (or restart) enrolment with a fresh secret; 2FA is on only after `confirm`."""
     if user.two_factor_enabled:
@@ -72,9 +78,14 @@ async def enroll(runtime: Runtime, user: User) -> TwoFactorEnrollment:
     secret = pyotp.random_base32()
     user.totp_secret_sealed = sealing.seal(runtime.settings, _SEALING_PURPOSE, secret)
     user.totp_last_step = None
-    uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
-    qr = segno.make(uri, error="m").svg_inline(scale=5, dark="#0f172a", title="2FA QR code")
-    return TwoFactorEnrollment(secret=secret, otpauth_uri=uri, qr_svg=qr)
+    return _enrollment(user, secret)
+
+
+def pending_enrollment(runtime: Runtime, user: User) -> TwoFactorEnrollment:
+    """The enrolment waiting for its first code, shown again (e.g. after a mistyped code)."""
+    if user.two_factor_enabled or user.totp_secret_sealed is None:
+        raise TwoFactorState("No enrolment is waiting for a code.")
+    return _enrollment(user, _totp(runtime, user).secret)
 
 
 async def _new_recovery_codes(session: AsyncSession, runtime: Runtime, user: User) -> list[str]:

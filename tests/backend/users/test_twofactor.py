@@ -58,13 +58,18 @@ async def test_enrolment_stores_the_secret_sealed_and_confirm_turns_2fa_on(
     assert me["two_factor_enabled"] is True
 
 
-async def test_a_wrong_first_code_does_not_turn_2fa_on(
+async def test_a_wrong_first_code_leaves_the_same_enrolment_waiting(
     api: httpx.AsyncClient, customer: Account
 ) -> None:
-    await api.post("/v1/me/2fa/enroll", headers=customer.headers)
+    none_yet = await api.get("/v1/me/2fa/enrollment", headers=customer.headers)
+    assert none_yet.status_code == 409
+    started = (await api.post("/v1/me/2fa/enroll", headers=customer.headers)).json()
     wrong = await api.post("/v1/me/2fa/confirm", json={"code": "000000"}, headers=customer.headers)
     assert wrong.status_code == 400
     assert (await api.get("/v1/me/2fa", headers=customer.headers)).json()["enabled"] is False
+    again = await api.get("/v1/me/2fa/enrollment", headers=customer.headers)
+    assert again.json()["secret"] == started["secret"]
+    assert again.json()["otpauth_uri"] == started["otpauth_uri"]
 
 
 async def test_sign_in_needs_the_code_once_2fa_is_on_and_a_code_works_once(

@@ -1,0 +1,352 @@
+"""The signed-in person's own pages: overview, email and phone verification, sessions,
+two-factor settings, a merchant's API keys, and (outside production) the dev outbox.
+
+Every page goes through the API with the person's own token; a form's failure is shown
+on the form it came from, never as a lost page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from contract.apikeys import ApiKey as ApiKeyModel
+from contract.apikeys import ApiKeyCreate, ApiKeyCreated, ApiKeyList, Scope
+from contract.auth import (
+    CodeSent,
+    RecoveryCodes,
+    SessionList,
+    SessionsRevoked,
+    TwoFactorCode,
+    TwoFactorDisable,
+    TwoFactorEnrollment,
+    TwoFactorStatus,
+    VerifyCode,
+)
+from contract.notifications import OutboxList
+from contract.users import Role, User, mask_phone
+from web.auth import field_errors, login_required
+from web.client import ApiError, api
+from web.errors import message_for
+from web.runtime import runtime
+from web.session import get_session
+from web.settings import Environment
+from web.templating import render
+
+SCOPE_HELP = {
+    Scope.invoices_read: "See invoices and their payments",
+    Scope.invoices_write: "Create and cancel invoices",
+    Scope.settlements_read: "See M-Pesa settlements",
+    Scope.webhooks_write: "Manage webhook endpoints",
+}
+
+
+NAIROBI = ZoneInfo("Africa/Nairobi")
+
+
+def when(moment: datetime) -> str:
+    """East Africa Time, the way people here read it: 26 Nov 2026, 14:05."""
+    return moment.astimezone(NAIROBI).strftime("%-d %b %Y, %H:%M")
+
+
+def _is_dev(request: Request) -> bool:
+    return runtime(request).settings.environment is not Environment.production
+
+
+async def _form(request: Request) -> dict[str, str]:
+    async with request.form() as form:
+        return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _page(
+    request: Request, template: str, user: User, status_code: int = 200, **context: Any
+) -> Response:
+    base = {
+        "user": user,
+        "masked_phone": mask_phone(user.phone),
+        "dev": _is_dev(request),
+        "when": when,
+    }
+    return render(request, template, {**base, **context}, status_code=status_code)
+
+
+def _status(error: ApiError) -> int:
+    return error.status if error.status < 500 else 502
+
+
+@login_required()
+async def overview(request: Request, user: User) -> Response:
+    return _page(request, "account/overview.html", user)
+
+
+# --- verification --------------------------------------------------------------------
+
+
+@login_required()
+async def verify_page(request: Request, user: User) -> Response:
+    return _page(request, "account/verify.html", user, errors={})
+
+
+def _verify_channel(channel: str) -> Any:
+    @login_required()
+    async def check(request: Request, user: User) -> Response:
+        code = (await _form(request)).get("code", "").strip()
+        try:
+            await api(request).post(f"/v1/me/verify/{channel}", User, VerifyCode(code=code))
+        except (ApiError, ValueError) as error:
+            message = (
+                message_for(error)
+                if isinstance(error, ApiError) and error.code != "validation_failed"
+                else "Enter the 6-digit code we sent."
+            )
+            if isinstance(error, ApiError) and error.code == "code_invalid":
+                message = "That code is not right or has expired. Send a new one and try again."
+            return _page(
+                request,
+                "account/verify.html",
+                user,
+                errors={channel: message},
+                status_code=_status(error) if isinstance(error, ApiError) else 422,
+            )
+        label = "Email" if channel == "email" else "Phone number"
+        get_session(request).flash(f"{label} verified.", "success")
+        return RedirectResponse("/account/verify", status_code=303)
+
+    @login_required()
+    async def send(request: Request, user: User) -> Response:
+        try:
+            sent = await api(request).post(f"/v1/me/verify/{channel}/send", CodeSent)
+        except ApiError as error:
+            return _page(
+                request,
+                "account/verify.html",
+                user,
+                errors={channel: message_for(error)},
+                status_code=_status(error),
+            )
+        get_session(request).flash(f"We sent a new code to {sent.sent_to}.", "success")
+        return RedirectResponse("/account/verify", status_code=303)
+
+    check.__name__ = f"verify_{channel}"
+    send.__name__ = f"send_{channel}_code"
+    return check, send
+
+
+verify_email, send_email_code = _verify_channel("email")
+verify_phone, send_phone_code = _verify_channel("phone")
+
+
+# --- sessions ------------------------------------------------------------------------
+
+
+@login_required()
+async def sessions_page(request: Request, user: User) -> Response:
+    listed = await api(request).get("/v1/me/sessions", SessionList)
+    return _page(request, "account/sessions.html", user, sessions=listed.data)
+
+
+@login_required()
+async def end_session(request: Request, user: User) -> Response:
+    session_id = request.path_params["session_id"]
+    try:
+        await api(request).call("DELETE", f"/v1/me/sessions/{session_id}", None)
+        get_session(request).flash("That device is signed out.", "success")
+    except ApiError as error:
+        get_session(request).flash(message_for(error), "error")
+    return RedirectResponse("/account/sessions", status_code=303)
+
+
+@login_required()
+async def end_other_sessions(request: Request, user: User) -> Response:
+    ended = await api(request).call("DELETE", "/v1/me/sessions", SessionsRevoked)
+    noun = "device" if ended.revoked == 1 else "devices"
+    get_session(request).flash(f"Signed out of {ended.revoked} other {noun}.", "success")
+    return RedirectResponse("/account/sessions", status_code=303)
+
+
+# --- two-factor ----------------------------------------------------------------------
+
+
+async def _security(
+    request: Request, user: User, status_code: int = 200, **context: Any
+) -> Response:
+    status = await api(request).get("/v1/me/2fa", TwoFactorStatus)
+    context.setdefault("errors", {})
+    return _page(request, "account/security.html", user, status_code, two_factor=status, **context)
+
+
+@login_required()
+async def security_page(request: Request, user: User) -> Response:
+    return await _security(request, user)
+
+
+@login_required()
+async def enroll(request: Request, user: User) -> Response:
+    try:
+        enrollment = await api(request).post("/v1/me/2fa/enroll", TwoFactorEnrollment)
+    except ApiError as error:
+        get_session(request).flash(message_for(error), "error")
+        return RedirectResponse("/account/security", status_code=303)
+    return _page(request, "account/two_factor_setup.html", user, enrollment=enrollment, errors={})
+
+
+@login_required()
+async def confirm(request: Request, user: User) -> Response:
+    form = await _form(request)
+    try:
+        codes = await api(request).post(
+            "/v1/me/2fa/confirm", RecoveryCodes, TwoFactorCode(code=form.get("code", "").strip())
+        )
+    except (ApiError, ValueError) as error:
+        # The same secret and QR again, so the person can simply try the next code.
+        enrollment = await api(request).get("/v1/me/2fa/enrollment", TwoFactorEnrollment)
+        return _page(
+            request,
+            "account/two_factor_setup.html",
+            user,
+            enrollment=enrollment,
+            errors={"code": "That code is not right. Enter the code your app shows now."},
+            status_code=_status(error) if isinstance(error, ApiError) else 422,
+        )
+    get_session(request).flash("Two-factor authentication is on.", "success")
+    return _page(request, "account/recovery_codes.html", user, codes=codes.recovery_codes)
+
+
+@login_required()
+async def renew_codes(request: Request, user: User) -> Response:
+    form = await _form(request)
+    try:
+        codes = await api(request).post(
+            "/v1/me/2fa/recovery-codes",
+            RecoveryCodes,
+            TwoFactorCode(code=form.get("code", "").strip()),
+        )
+    except (ApiError, ValueError):
+        return await _security(
+            request, user, 400, errors={"renew": "That code is not right. Try again."}
+        )
+    return _page(request, "account/recovery_codes.html", user, codes=codes.recovery_codes)
+
+
+@login_required()
+async def disable(request: Request, user: User) -> Response:
+    form = await _form(request)
+    try:
+        await api(request).post(
+            "/v1/me/2fa/disable",
+            TwoFactorStatus,
+            TwoFactorDisable(password=form.get("password", ""), code=form.get("code", "").strip()),
+        )
+    except (ApiError, ValueError) as error:
+        errors = (
+            field_errors(error)
+            if isinstance(error, ApiError)
+            else {"code": "Enter your password and a code."}
+        )
+        if "code" in errors or "form" in errors:
+            errors = {"disable": errors.get("code") or errors.get("form", "")}
+        elif "password" in errors:
+            errors = {"disable": "The password is not right."}
+        return await _security(request, user, 400, errors=errors)
+    get_session(request).flash("Two-factor authentication is off.", "info")
+    return RedirectResponse("/account/security", status_code=303)
+
+
+# --- API keys (merchants) ------------------------------------------------------------
+
+
+async def _keys(request: Request, user: User, status_code: int = 200, **context: Any) -> Response:
+    listed = await api(request).get("/v1/api-keys", ApiKeyList)
+    context.setdefault("errors", {})
+    context.setdefault(
+        "values", {"scopes": [Scope.invoices_read.value, Scope.invoices_write.value]}
+    )
+    return _page(
+        request,
+        "account/api_keys.html",
+        user,
+        status_code,
+        keys=listed.data,
+        scopes=SCOPE_HELP,
+        **context,
+    )
+
+
+@login_required(Role.merchant)
+async def keys_page(request: Request, user: User) -> Response:
+    return await _keys(request, user)
+
+
+@login_required(Role.merchant)
+async def create_key(request: Request, user: User) -> Response:
+    async with request.form() as form:
+        name = str(form.get("name", "")).strip()
+        scopes = [str(value) for value in form.getlist("scopes")]
+    values = {"name": name, "scopes": scopes}
+    try:
+        body = ApiKeyCreate.model_validate({"name": name, "scopes": scopes})
+    except ValueError:
+        errors = (
+            {"name": "Give the key a name."}
+            if not name
+            else {"scopes": "Pick at least one permission."}
+        )
+        return await _keys(request, user, 422, errors=errors, values=values)
+    try:
+        created = await api(request).post("/v1/api-keys", ApiKeyCreated, body)
+    except ApiError as error:
+        return await _keys(request, user, _status(error), errors=field_errors(error), values=values)
+    return await _keys(request, user, 201, created=created)
+
+
+@login_required(Role.merchant)
+async def revoke_key(request: Request, user: User) -> Response:
+    key_id = request.path_params["key_id"]
+    try:
+        key = await api(request).call("DELETE", f"/v1/api-keys/{key_id}", ApiKeyModel)
+        get_session(request).flash(f"“{key.name}” is revoked. It stops working at once.", "success")
+    except ApiError as error:
+        get_session(request).flash(message_for(error), "error")
+    return RedirectResponse("/account/api-keys", status_code=303)
+
+
+# --- development outbox --------------------------------------------------------------
+
+
+@login_required()
+async def dev_outbox(request: Request, user: User) -> Response:
+    if not _is_dev(request):
+        raise HTTPException(404)
+    messages = OutboxList(data=[])
+    with contextlib.suppress(ApiError):
+        messages = await api(request).get("/v1/dev/outbox", OutboxList)
+    return _page(request, "account/outbox.html", user, messages=messages.data)
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/account", overview, methods=["GET"], name="account"),
+    Route("/account/verify", verify_page, methods=["GET"], name="verify"),
+    Route("/account/verify/email", verify_email, methods=["POST"]),
+    Route("/account/verify/email/send", send_email_code, methods=["POST"]),
+    Route("/account/verify/phone", verify_phone, methods=["POST"]),
+    Route("/account/verify/phone/send", send_phone_code, methods=["POST"]),
+    Route("/account/sessions", sessions_page, methods=["GET"], name="sessions"),
+    Route("/account/sessions/end-others", end_other_sessions, methods=["POST"]),
+    Route("/account/sessions/{session_id}/end", end_session, methods=["POST"]),
+    Route("/account/security", security_page, methods=["GET"], name="security"),
+    Route("/account/security/2fa/enroll", enroll, methods=["POST"]),
+    Route("/account/security/2fa/confirm", confirm, methods=["POST"]),
+    Route("/account/security/2fa/recovery-codes", renew_codes, methods=["POST"]),
+    Route("/account/security/2fa/disable", disable, methods=["POST"]),
+    Route("/account/api-keys", keys_page, methods=["GET"], name="api_keys"),
+    Route("/account/api-keys", create_key, methods=["POST"]),
+    Route("/account/api-keys/{key_id}/revoke", revoke_key, methods=["POST"]),
+    Route("/dev/outbox", dev_outbox, methods=["GET"], name="dev_outbox"),
+]

@@ -19,10 +19,11 @@ from backend.events import relay
 from backend.routes import LIFESPAN_HOOKS
 from backend.runtime import open_runtime
 from backend.settings import Settings, get_settings
-from workers import system
+from workers import rates, system
 
 DOMAINS: list[ModuleType] = [
     system,
+    rates,
 ]
 
 FUNCTIONS: list[Function] = [f for d in DOMAINS for f in getattr(d, "FUNCTIONS", ())]

@@ -16,8 +16,7 @@ async def _limits_of(call: Call, user_id: str) -> UserLimits:
     return UserLimits(
         user_id=user_id,
         data=[
-            await service.status(call.session, settings, user_id, action)
-            for action in LimitAction
+            await service.status(call.session, settings, user_id, action) for action in LimitAction
         ],
     )
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Select, String, and_, bindparam, func, select, text, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -101,51 +101,79 @@ async def tier_of(session: AsyncSession, user_id: str) -> KycTier:
     return user.kyc_tier
 
 
-async def effective(
-    session: AsyncSession, settings: Settings, user_id: str, action: LimitAction
-) -> tuple[KycTier, LimitSet, bool]:
-    """(tier, the limits that apply, whether an override changed any of them)."""
-    tier = await tier_of(session, user_id)
-    base = settings.limits[tier][action]
-    override = await session.get(LimitOverride, (user_id, str(action)))
-    if override is None:
-        return tier, base, False
-    changes: dict[str, Any] = {
-        name: value
-        for name in ("per_transaction", "daily", "monthly", "per_hour")
-        if (value := getattr(override, name)) is not None
-    }
-    return tier, base.model_copy(update=changes), True
+@dataclass(frozen=True)
+class Standing:
+    """Where a user stands on one action: tier, the limits that apply, whether an admin's
+    override changed any of them, and what has been used."""
+
+    tier: KycTier
+    limits: LimitSet
+    overridden: bool
+    used: Usage
 
 
-def _local(settings: Settings, unit: str) -> ColumnElement[Any]:
-    """Start of the current calendar `unit` ('day' | 'month') in the limits' time zone."""
-    zone = settings.limits_timezone
-    return func.timezone(zone, func.date_trunc(unit, func.timezone(zone, func.now())))
+def _standing_query() -> Select[Any]:
+    """One statement for the user, their override and their usage (built once: quoting
+    runs it on every request). Days and months start at midnight in the limits' zone."""
+    zone, now = bindparam("zone", type_=String), func.now()
 
+    def local_start(unit: str) -> ColumnElement[Any]:
+        return func.timezone(zone, func.date_trunc(unit, func.timezone(zone, now)))
 
-async def usage(
-    session: AsyncSession, settings: Settings, user_id: str, action: LimitAction
-) -> Usage:
-    day, month = _local(settings, "day"), _local(settings, "month")
-    hour_ago = func.now() - timedelta(hours=1)
-    counted = LimitUsage.released_at.is_(None)
+    day, month, hour_ago = local_start("day"), local_start("month"), now - timedelta(hours=1)
     spent = func.sum(LimitUsage.amount_kes)
+    used = (
+        select(
+            func.coalesce(spent.filter(LimitUsage.created_at >= day), 0).label("today"),
+            func.coalesce(spent.filter(LimitUsage.created_at >= month), 0).label("month"),
+            func.count().filter(LimitUsage.created_at > hour_ago).label("hour"),
+        )
+        .where(
+            LimitUsage.user_id == User.id,
+            LimitUsage.action == bindparam("action"),
+            LimitUsage.released_at.is_(None),
+            LimitUsage.created_at >= func.least(month, hour_ago),
+        )
+        .lateral("used")
+    )
+    return (
+        select(User, LimitOverride, used.c.today, used.c.month, used.c.hour)
+        .outerjoin(
+            LimitOverride,
+            and_(LimitOverride.user_id == User.id, LimitOverride.action == bindparam("action")),
+        )
+        .join(used, true())
+        .where(User.id == bindparam("user_id"))
+    )
+
+
+_STANDING = _standing_query()
+
+
+async def standing(
+    session: AsyncSession, settings: Settings, user_id: str, action: LimitAction
+) -> Standing:
     row = (
         await session.execute(
-            select(
-                func.coalesce(spent.filter(LimitUsage.created_at >= day), 0),
-                func.coalesce(spent.filter(LimitUsage.created_at >= month), 0),
-                func.count().filter(LimitUsage.created_at > hour_ago),
-            ).where(
-                LimitUsage.user_id == user_id,
-                LimitUsage.action == str(action),
-                counted,
-                LimitUsage.created_at >= func.least(month, hour_ago),
-            )
+            _STANDING,
+            {"user_id": user_id, "action": str(action), "zone": settings.limits_timezone},
         )
-    ).one()
-    return Usage(today=Decimal(row[0]), this_month=Decimal(row[1]), last_hour=int(row[2]))
+    ).one_or_none()
+    if row is None:
+        raise UserNotFound()
+    user, override, today, month, hour = row
+    tier = user.kyc_tier
+    limits = settings.limits[tier][action]
+    if override is not None:
+        limits = limits.model_copy(
+            update={
+                name: value
+                for name in ("per_transaction", "daily", "monthly", "per_hour")
+                if (value := getattr(override, name)) is not None
+            }
+        )
+    used = Usage(today=Decimal(today), this_month=Decimal(month), last_hour=int(hour))
+    return Standing(tier, limits, override is not None, used)
 
 
 def _breach(
@@ -185,10 +213,8 @@ async def check(
 ) -> None:
     """Raise 403 `limit_exceeded` if moving `amount` (KES) now would break a limit.
     A preview: nothing is counted and nothing is locked."""
-    _, limits, _ = await effective(session, settings, user_id, action)
-    breach = _breach(
-        action, limits, await usage(session, settings, user_id, action), _value(amount)
-    )
+    now = await standing(session, settings, user_id, action)
+    breach = _breach(action, now.limits, now.used, _value(amount))
     if breach is not None:
         raise breach
 
@@ -214,8 +240,8 @@ async def record(
     already = await session.scalar(select(LimitUsage.id).where(LimitUsage.reference == reference))
     if already is not None:
         return
-    _, limits, _ = await effective(session, settings, user_id, action)
-    breach = _breach(action, limits, await usage(session, settings, user_id, action), value)
+    now = await standing(session, settings, user_id, action)
+    breach = _breach(action, now.limits, now.used, value)
     if breach is not None:
         raise breach
     await session.execute(
@@ -248,12 +274,12 @@ def _value(amount: Money) -> Decimal:
 async def status(
     session: AsyncSession, settings: Settings, user_id: str, action: LimitAction
 ) -> LimitStatus:
-    tier, limits, overridden = await effective(session, settings, user_id, action)
-    used = await usage(session, settings, user_id, action)
+    now = await standing(session, settings, user_id, action)
+    limits, used = now.limits, now.used
     return LimitStatus(
         action=action,
-        tier=tier,
-        overridden=overridden,
+        tier=now.tier,
+        overridden=now.overridden,
         per_transaction=_kes(limits.per_transaction),
         daily=_kes(limits.daily),
         daily_remaining=_kes(max(Decimal(0), limits.daily - used.today)),

@@ -10,6 +10,7 @@ stopped server gives; tests stop and restart it on the same port.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -19,6 +20,7 @@ from backend.sandbox.bitcoin_chain import Node, RpcError
 from backend.sandbox.bitcoin_rpc import BitcoinStandIn, parse_hash
 from backend.sandbox.bitcoin_wire import script_for_address
 from backend.sandbox.control import SimError, base_units, endpoint
+from backend.sandbox.keep import keeping, state_file
 
 DEV_USER = "qpeapay"
 DEV_PASSWORD = "qpeapay"  # noqa: S105 - the stand-in's dev credential, matched by Settings' default
@@ -104,9 +106,14 @@ def _sim_state(sim: BitcoinStandIn, body: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_app(
-    *, user: str | None = None, password: str | None = None, node: Node | None = None
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    node: Node | None = None,
+    keep: Path | None = None,
 ) -> Starlette:
-    """The stand-in as an ASGI app; credentials default to the stack's BITCOIN_RPC_* settings."""
+    """The stand-in as an ASGI app; credentials default to the stack's BITCOIN_RPC_* settings.
+    With `keep`, the chain is loaded from that file at startup and saved there at shutdown."""
     sim = BitcoinStandIn(
         node or Node(),
         user or os.environ.get("BITCOIN_RPC_USER", DEV_USER),
@@ -132,6 +139,11 @@ def create_app(
             for name, fn in controls.items()
         ),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, lifespan=keeping(keep, lambda: sim.node, sim.use))
     app.state.sim = sim
     return app
+
+
+def create_dev_app() -> Starlette:
+    """For `make run`: the chain survives restarts, in the stand-in's QPEAPAY_SANDBOX_DIR."""
+    return create_app(keep=state_file("bitcoin"))

@@ -145,6 +145,11 @@ class BitcoinStandIn:
             if name.startswith("rpc_")
         }
 
+    def use(self, node: Node) -> None:
+        """Serve another chain (one loaded from disk)."""
+        self.node = node
+        self._block_txs.clear()
+
     # ------------------------------------------------------------------------- transport
 
     async def http(self, request: Request) -> Response:

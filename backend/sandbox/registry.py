@@ -92,14 +92,16 @@ STAND_INS: list[StandIn] = [
             "RATES_OPEN_ER_API_URL": "open_er_api",
         },
     ),
-    # Bitcoin Core JSON-RPC (regtest, -txindex); it reads BITCOIN_RPC_USER/PASSWORD as we do.
+    # Bitcoin Core JSON-RPC (regtest, -txindex), chain kept across restarts; it reads
+    # BITCOIN_RPC_USER/PASSWORD as we do.
     StandIn(
         name="bitcoin",
-        app="backend.sandbox.bitcoin:create_app",
+        app="backend.sandbox.bitcoin:create_dev_app",
         urls={"rpc": "/", "sim": "/_sim"},
         env={"BITCOIN_RPC_URL": "rpc"},
     ),
-    # java-tron / TronGrid HTTP API with mainnet's USDT contract; a block every 3 s as on mainnet.
+    # java-tron / TronGrid HTTP API with mainnet's USDT contract, a block every 3 s as on
+    # mainnet, chain kept across restarts.
     StandIn(
         name="tron",
         app="backend.sandbox.tron:create_dev_app",

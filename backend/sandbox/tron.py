@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import Route
 
 from backend.sandbox.control import SimError, base_units, endpoint
+from backend.sandbox.keep import keeping, state_file
 from backend.sandbox.tron_api import TronStandIn
 from backend.sandbox.tron_chain import BroadcastError, TronNode
 from backend.sandbox.tron_wire import AddressError, to_hex
@@ -105,8 +107,14 @@ def _sim_state(sim: TronStandIn, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def create_app(*, node: TronNode | None = None, block_interval_s: float | None = None) -> Starlette:
-    """The stand-in as an ASGI app; with `block_interval_s` it produces blocks by itself."""
+def create_app(
+    *,
+    node: TronNode | None = None,
+    block_interval_s: float | None = None,
+    keep: Path | None = None,
+) -> Starlette:
+    """The stand-in as an ASGI app; with `block_interval_s` it produces blocks by itself, with
+    `keep` the chain is loaded from that file at startup and saved there at shutdown."""
     sim = TronStandIn(node or TronNode())
     every = ["GET", "POST"]
     controls = {
@@ -129,20 +137,23 @@ def create_app(*, node: TronNode | None = None, block_interval_s: float | None =
         ),
     ]
 
+    kept = keeping(keep, lambda: sim.node, lambda loaded: setattr(sim, "node", loaded))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        producer = None
-        if block_interval_s:
+        async with kept(app):
+            producer = None
+            if block_interval_s:
 
-            async def produce() -> None:
-                while True:
-                    await asyncio.sleep(block_interval_s)
-                    sim.node.mine(1)
+                async def produce() -> None:
+                    while True:
+                        await asyncio.sleep(block_interval_s)
+                        sim.node.mine(1)
 
-            producer = asyncio.create_task(produce())
-        yield
-        if producer is not None:
-            producer.cancel()
+                producer = asyncio.create_task(produce())
+            yield
+            if producer is not None:
+                producer.cancel()
 
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sim = sim
@@ -150,6 +161,8 @@ def create_app(*, node: TronNode | None = None, block_interval_s: float | None =
 
 
 def create_dev_app() -> Starlette:
-    """For `make run`: a block every 3 s like mainnet (TRON_SANDBOX_BLOCK_INTERVAL_S)."""
+    """For `make run`: a block every 3 s like mainnet (TRON_SANDBOX_BLOCK_INTERVAL_S), and the
+    chain survives restarts, in the stand-in's QPEAPAY_SANDBOX_DIR."""
     interval = os.environ.get("TRON_SANDBOX_BLOCK_INTERVAL_S", "3")
-    return create_app(block_interval_s=float(interval))  # float-ok: seconds between blocks
+    seconds = float(interval)  # float-ok: seconds between blocks
+    return create_app(block_interval_s=seconds, keep=state_file("tron"))

@@ -99,10 +99,9 @@ class TronNode:
         self.solid_lag = solid_lag
         self.energy_fee = energy_fee  # sun per energy (getEnergyFee)
         self.usdt_contract = to_hex(USDT_BASE58)
-        self.payer_key = _key(b"qpeapay sandbox tron payer")
+        self._derive_keys()
         self.payer = address_of_key(self.payer_key)
         # Has TRX for fees but no USDT: its transfers revert.
-        self.broke_key = _key(b"qpeapay sandbox tron broke payer")
         self.broke_payer = address_of_key(self.broke_key)
         self.witness = address_of_key(_key(b"qpeapay sandbox tron witness"))
         self._serial = itertools.count(1)
@@ -114,6 +113,18 @@ class TronNode:
         self.trx: dict[str, int] = {self.payer: 10**9 * SUN, self.broke_payer: 10**6 * SUN}
         self.usdt: dict[str, int] = {self.payer: 10**9 * SUN}
         self.accounts: dict[str, int] = {self.payer: now, self.broke_payer: now, self.witness: now}
+
+    def _derive_keys(self) -> None:
+        self.payer_key = _key(b"qpeapay sandbox tron payer")
+        self.broke_key = _key(b"qpeapay sandbox tron broke payer")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Keys hold a C context that does not pickle; they are derived again on load.
+        return {k: v for k, v in self.__dict__.items() if k not in ("payer_key", "broke_key")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._derive_keys()
 
     # ------------------------------------------------------------------------- views
 

@@ -32,6 +32,7 @@ from backend.sandbox.tron_wire import (
     USDT_DECIMALS,
     AddressError,
     canonical,
+    digest,
     from_word,
     hex_text,
     hidden,
@@ -137,7 +138,7 @@ class TronStandIn:
     def _render_block(self, block: Block, vis: bool) -> dict[str, Any]:
         raw: dict[str, Any] = {
             "number": block.number,
-            "txTrieRoot": txid_of({"txs": block.txids}) if block.txids else "0" * 64,
+            "txTrieRoot": digest({"txs": block.txids}) if block.txids else "0" * 64,
             "witness_address": block.witness,
             "parentHash": block.parent_id,
             "version": 31,
@@ -394,7 +395,11 @@ class TronStandIn:
 
     def _broadcast(self, body: dict[str, Any], vis: bool) -> dict[str, Any]:
         raw = hidden(body["raw_data"])
-        txid = txid_of(raw)
+        try:
+            txid = txid_of(raw)
+        except ValueError:
+            reason = "Only TransferContract and TriggerSmartContract run on this stand-in."
+            return {"code": "CONTRACT_VALIDATE_ERROR", "txid": "", "message": hex_text(reason)}
         try:
             self.node.submit(raw, [str(s) for s in body.get("signature") or []])
         except BroadcastError as exc:
@@ -412,7 +417,7 @@ class TronStandIn:
             "abi": {"entrys": USDT_ABI},
             "origin_energy_limit": 10_000_000,
             "contract_address": self.node.usdt_contract,
-            "code_hash": txid_of({"contract": "usdt"}),
+            "code_hash": digest({"contract": "usdt"}),
         }
         shown: dict[str, Any] = visible(contract, vis)
         return shown

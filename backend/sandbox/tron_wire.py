@@ -2,9 +2,9 @@
 
 Invariants: state is kept in hex form ("41" + 20 bytes) and turned into base58 only when a
 request says `visible: true`, as java-tron's JSON printer does; a transaction id is the
-SHA-256 of its raw_data bytes (the stand-in has no protobuf, so those bytes are canonical
-JSON, exposed as `raw_data_hex`), and a signature is valid when the secp256k1 key it
-recovers over that id is the owner's.
+SHA-256 of its raw_data's protobuf bytes (`Transaction.raw`, exposed as `raw_data_hex`),
+exactly as java-tron computes it, so a txID a real client computes offline matches ours;
+and a signature is valid when the secp256k1 key it recovers over that id is the owner's.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import Any
 from bip_utils import Base58Decoder, Base58Encoder
 from coincurve import PrivateKey, PublicKey
 from eth_hash.auto import keccak
+
+from backend.connectors.tron.transaction import raw_data_bytes
 
 USDT_BASE58 = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 USDT_DECIMALS = 6
@@ -82,11 +84,17 @@ def transfer_log(contract_hex: str, sender: str, recipient: str, amount: int) ->
 
 
 def canonical(raw_data: dict[str, Any]) -> bytes:
-    return json.dumps(raw_data, sort_keys=True, separators=(",", ":")).encode()
+    """raw_data's protobuf bytes; ValueError for a contract the stand-in does not run."""
+    return raw_data_bytes(raw_data)
 
 
 def txid_of(raw_data: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(raw_data)).hexdigest()
+
+
+def digest(document: Any) -> str:
+    """A stable hash of any JSON document, for the stand-in's own roots and code hashes."""
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
 def address_of_key(key: PrivateKey) -> str:

@@ -2,5 +2,6 @@
 
 from backend.connectors.tron.address import validate_address
 from backend.connectors.tron.client import FINAL_CONFIRMATIONS, TronConnector
+from backend.connectors.tron.transaction import TronTxParams
 
-__all__ = ["FINAL_CONFIRMATIONS", "TronConnector", "validate_address"]
+__all__ = ["FINAL_CONFIRMATIONS", "TronConnector", "TronTxParams", "validate_address"]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from collections.abc import Set as AbstractSet
 from typing import Any, TypeVar
@@ -48,6 +49,7 @@ from backend.connectors.chain import (
     Transfer,
 )
 from backend.connectors.tron.address import from_hex, to_hex, validate_address
+from backend.connectors.tron.transaction import TronTxParams
 from backend.logs import get_logger
 from backend.settings import Settings
 from contract.money import Asset, Money, Network
@@ -358,6 +360,23 @@ class TronConnector:
             return Money.from_minor_units(int(account.get("balance", 0)), Asset.TRX)
         raise ValueError(f"Tron addresses hold USDT or TRX here, not {asset}")
 
+    async def prepare(
+        self, *, valid_for_s: int = 600, fee_limit: Money | None = None
+    ) -> TronTxParams:
+        """A reference block and validity window for the next transaction we sign; the fee
+        limit defaults to one and a half times what a USDT transfer to a new holder burns now
+        (a transfer that needs more fails OUT_OF_ENERGY instead of draining the sender)."""
+        info = await self._request("wallet/getnodeinfo", {})
+        solid = _block_id(info["solidityBlock"])
+        if fee_limit is None:
+            limit = (await self.estimate_fee()).typical_cost.minor_units() * 3 // 2
+        elif fee_limit.asset is Asset.TRX:
+            limit = fee_limit.minor_units()
+        else:
+            raise ValueError("a fee limit is in TRX")
+        now = int(time.time() * 1000)
+        return TronTxParams(solid[12:16], solid[16:32], now, now + valid_for_s * 1000, limit)
+
     async def estimate_fee(self) -> FeeEstimate:
         """What one USDT transfer burns in TRX when the sender has no staked energy."""
         parameters = await self._call("getchainparameters", self.client.get_chain_parameters)
@@ -381,6 +400,11 @@ def _ref(block: dict[str, Any]) -> BlockRef:
         hash=block["blockID"],
         parent_hash=raw.get("parentHash", NULL_HASH),
     )
+
+
+def _block_id(summary: str) -> str:
+    """The <hash> of getnodeinfo's "Num:N,ID:<hash>"."""
+    return summary.split("ID:", 1)[1].strip()
 
 
 def _number(summary: str) -> int:

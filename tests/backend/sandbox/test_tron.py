@@ -4,7 +4,7 @@ visible/hex address forms, receipts of failed transfers, solidity views, broadca
 from __future__ import annotations
 
 import asyncio
-import json
+import hashlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -70,13 +70,10 @@ async def test_visible_chooses_base58_or_hex(api: httpx.AsyncClient, node: TronN
     assert info_raw["log"][0]["address"] == USDT_HEX[2:]
     assert info_raw["log"][0]["topics"] == [TRANSFER_TOPIC, word(node.payer), word(to_hex(to))]
     assert int(info_raw["log"][0]["data"], 16) == 2_000_000
-    assert raw["transactions"][0]["txID"] == txid_of(bytes_json(raw["transactions"][0]))
-
-
-def bytes_json(tx: dict[str, Any]) -> dict[str, Any]:
-    """raw_data as the stand-in hashed it: the canonical JSON behind raw_data_hex."""
-    parsed: dict[str, Any] = json.loads(bytes.fromhex(tx["raw_data_hex"]))
-    return parsed
+    # java-tron's txID: SHA-256 of raw_data_hex, the protobuf bytes of raw_data.
+    sent = raw["transactions"][0]
+    assert sent["txID"] == hashlib.sha256(bytes.fromhex(sent["raw_data_hex"])).hexdigest()
+    assert sent["txID"] == txid_of(sent["raw_data"])
 
 
 async def test_a_reverted_transfer_has_a_failed_receipt_and_no_log(

@@ -7,7 +7,8 @@ for more, poll fast and give up on a dead node after two quick tries.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.chains import deposits  # noqa: F401 - registers the wallet deposit claim
-from backend.chains.models import Payment
+from backend.chains.models import ChainCursor, Payment
 from backend.chains.watcher import Watcher
 from backend.connectors.bitcoin import BitcoinConnector
 from backend.connectors.chain import ChainConnector
@@ -146,6 +147,10 @@ class Chains:
         async with unit_of_work(self.runtime.sessionmaker) as session:
             return await ledger.reconcile(session) == []
 
+    async def cursor(self, network: Network) -> ChainCursor | None:
+        async with unit_of_work(self.runtime.sessionmaker) as session:
+            return await session.get(ChainCursor, network)
+
     async def count_payments(self) -> int:
         async with unit_of_work(self.runtime.sessionmaker) as session:
             return int(await session.scalar(select(func.count()).select_from(Payment)) or 0)
@@ -162,3 +167,10 @@ def btc(amount: str) -> Money:
 
 def usdt(amount: str) -> Money:
     return Money.of(Decimal(amount), Asset.USDT)
+
+
+async def until(condition: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
+    """Wait for `condition` (polled every 50 ms) or fail the test after `timeout_s`."""
+    async with asyncio.timeout(timeout_s):
+        while not await condition():  # noqa: ASYNC110 - polls the database: no event to await
+            await asyncio.sleep(0.05)

@@ -19,7 +19,7 @@ from backend.events import relay
 from backend.routes import LIFESPAN_HOOKS
 from backend.runtime import open_runtime
 from backend.settings import Settings, get_settings
-from workers import rates, system
+from workers import chains, rates, system
 
 DOMAINS: list[ModuleType] = [
     system,
@@ -46,6 +46,8 @@ async def startup(ctx: dict[str, Any]) -> None:
         # the loop keeps ticking against PostgreSQL and publishes as soon as Redis is back.
         # Every worker runs one; the advisory lock lets one relay at a time do the work.
         await stack.enter_async_context(relay.running(ctx["runtime"], EVENT_HANDLERS))
+        # A watcher loop per network in CHAIN_WATCHERS (one process at a time does the work).
+        await stack.enter_async_context(chains.running(ctx["runtime"]))
     except BaseException:
         await stack.aclose()
         raise

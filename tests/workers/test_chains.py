@@ -4,6 +4,7 @@ stand-in, credits a deposit, and stops with the block, giving its lock back."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -17,6 +18,7 @@ from contract.money import Asset, Network
 from tests.backend.chains.conftest import Chains, btc, until
 from tests.backend.connectors.bitcoin.conftest import Bitcoind
 from workers import chains as chain_loops
+from workers import main
 
 
 @pytest.fixture
@@ -61,3 +63,22 @@ async def test_the_worker_runs_a_watcher_per_network_until_stopped(
             {"c": LOCK_CLASS},
         )
     assert held == 0
+
+
+async def test_worker_startup_starts_the_watchers_and_shutdown_stops_them(
+    settings: Settings, runtime: Runtime, bitcoind: Bitcoind
+) -> None:
+    chains = Chains(runtime)
+    watched = settings.model_copy(
+        update={"chain_watchers": [Network.bitcoin], "bitcoin_rpc_url": bitcoind.rpc_url}
+    )
+
+    async def placed() -> bool:
+        return await chains.cursor(Network.bitcoin) is not None
+
+    ctx: dict[str, Any] = {"settings": watched}
+    await main.startup(ctx)
+    try:
+        await until(placed)
+    finally:
+        await main.shutdown(ctx)

@@ -17,7 +17,7 @@ from bip_utils import Base58Decoder, Base58Encoder
 from coincurve import PrivateKey, PublicKey
 from eth_hash.auto import keccak
 
-from backend.connectors.tron.transaction import raw_data_bytes
+from backend.sandbox.tron_proto import raw_bytes
 
 USDT_BASE58 = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 USDT_DECIMALS = 6
@@ -85,7 +85,7 @@ def transfer_log(contract_hex: str, sender: str, recipient: str, amount: int) ->
 
 def canonical(raw_data: dict[str, Any]) -> bytes:
     """raw_data's protobuf bytes; ValueError for a contract the stand-in does not run."""
-    return raw_data_bytes(raw_data)
+    return raw_bytes(raw_data)
 
 
 def txid_of(raw_data: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from tronpy.keys import PrivateKey
 
 from backend.sandbox.tron import create_app
 from backend.sandbox.tron_chain import TronNode
-from backend.sandbox.tron_wire import TRANSFER_TOPIC, to_base58, to_hex, txid_of, word
+from backend.sandbox.tron_wire import TRANSFER_TOPIC, hidden, to_base58, to_hex, txid_of, word
 from tests.backend.connectors.tron.conftest import USDT, new_address, new_key
 from tests.served import Served
 
@@ -223,3 +223,32 @@ async def test_the_dev_app_produces_blocks_by_itself() -> None:
         assert height >= 2
     finally:
         served.stop()
+
+
+def test_txids_match_java_tron_on_a_mainnet_transfer() -> None:
+    """USDT transfer 0130dfde… (block 69316562): its raw_data, as TronGrid printed it."""
+    value = {
+        "data": "a9059cbb000000000000000000000041ec20315a879c48f5e3a6a1c9826d5225f8b658b8"
+        "00000000000000000000000000000000000000000000000000000000027bf24d",
+        "owner_address": "TL24LCps5FKwp3PoU1MvrYrwhi5LU1tHre",
+        "contract_address": USDT,
+    }
+    raw = {
+        "contract": [
+            {
+                "parameter": {
+                    "value": value,
+                    "type_url": "type.googleapis.com/protocol.TriggerSmartContract",
+                },
+                "type": "TriggerSmartContract",
+            }
+        ],
+        "ref_block_bytes": "afbf",
+        "ref_block_hash": "4e85c21e37dfb0c5",
+        "expiration": 1738602162000,
+        "fee_limit": 50000000,
+        "timestamp": 1738601502223,
+    }
+
+    assert txid_of(raw) == "0130dfde9281a48378109039ef512229d5359fbee2a8adbb17ad73aebc67ea99"
+    assert txid_of(hidden(raw)) == txid_of(raw)  # hex or base58 addresses hash alike

@@ -8,6 +8,7 @@ on the form it came from, never as a lost page.
 from __future__ import annotations
 
 import contextlib
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -320,6 +321,10 @@ async def revoke_key(request: Request, user: User) -> Response:
 # --- development outbox --------------------------------------------------------------
 
 
+# Splits a message around its one-time codes (odd parts), so the page can make them stand out.
+_CODE = re.compile(r"\b(\d{6})\b")
+
+
 @login_required()
 async def dev_outbox(request: Request, user: User) -> Response:
     if not _is_dev(request):
@@ -327,7 +332,9 @@ async def dev_outbox(request: Request, user: User) -> Response:
     messages = OutboxList(data=[])
     with contextlib.suppress(ApiError):
         messages = await api(request).get("/v1/dev/outbox", OutboxList)
-    return _page(request, "account/outbox.html", user, messages=messages.data)
+    return _page(
+        request, "account/outbox.html", user, messages=messages.data, split_codes=_CODE.split
+    )
 
 
 ROUTES: list[BaseRoute] = [

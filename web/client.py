@@ -60,12 +60,15 @@ class ApiClient:
         session: Session | None = None,
         refresh: Refresh | None = None,
         forwarded_for: str | None = None,
+        user_agent: str | None = None,
     ) -> None:
         self.http = http
         self.session = session
         self.refresh = refresh
         # The browser's address, so the API rate-limits people rather than this server.
         self.forwarded_for = forwarded_for
+        # The browser's User-Agent, so the API's session list names the person's device.
+        self.user_agent = user_agent
 
     async def get(
         self, path: str, response: type[M], *, params: Mapping[str, str] | None = None
@@ -130,6 +133,8 @@ class ApiClient:
         headers: dict[str, str] = {"Accept": "application/json"}
         if self.forwarded_for is not None:
             headers["X-Forwarded-For"] = self.forwarded_for
+        if self.user_agent:
+            headers["User-Agent"] = self.user_agent
         if method == "POST":
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
         content: bytes | None = None
@@ -198,4 +203,10 @@ def api(conn: HTTPConnection) -> ApiClient:
     """The API client for this request: the process's shared pool, this browser's session."""
     web: WebRuntime = conn.state.web
     client = conn.client.host if conn.client else None
-    return ApiClient(web.api, get_session(conn), web.refresh, forwarded_for=client)
+    return ApiClient(
+        web.api,
+        get_session(conn),
+        web.refresh,
+        forwarded_for=client,
+        user_agent=conn.headers.get("user-agent"),
+    )

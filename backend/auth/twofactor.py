@@ -67,7 +67,9 @@ async def status(session: AsyncSession, user: User) -> TwoFactorStatus:
 
 def _enrollment(user: User, secret: str) -> TwoFactorEnrollment:
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=ISSUER)
-    qr = segno.make(uri, error="m").svg_inline(scale=5, dark="#0f172a", title="2FA QR code")
+    qr = segno.make(uri, error="m").svg_inline(
+        scale=4, dark="#0f172a", title="2FA QR code", omitsize=True
+    )
     return TwoFactorEnrollment(secret=secret, otpauth_uri=uri, qr_svg=qr)
 
 

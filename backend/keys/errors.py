@@ -29,3 +29,17 @@ class SeedLocked(KeysError):
 
 class KeysMisconfigured(KeysError):
     code = "keys_misconfigured"
+
+
+class NotEnoughCoins(Conflict):
+    """Our coins on the chain cannot pay this (the hot wallet needs a sweep or a top-up)."""
+
+    code = "not_enough_coins"
+    message = "The wallet's coins on the chain cannot pay this transaction and its fee."
+
+
+class RefusedToSign(KeysError):
+    """What we were asked to sign is not what we sign: a stranger's coin, an absurd fee."""
+
+    status, type, code = 422, "invalid_request_error", "refused_to_sign"
+    message = "The signer refused this transaction."

@@ -4,14 +4,23 @@ Invariants: the mnemonic is in clear only inside these functions, wrapped in `_M
 whose repr and str hide it; a private key is derived per operation, checked against the
 address we stored for it, used, and dropped: it is never returned, logged or put in an
 exception. Callers get public account keys at `create_seed` and signed bytes afterwards.
+What is signed is built here from what the caller means (a `btc_plan.Plan`, a recipient and
+an amount), never taken ready-made from a node: the Tron txID is computed locally, and every
+Bitcoin input must be a coin of one of our addresses, its signature checked before return.
 Each sealed copy of the seed is bound (AES-GCM associated data) to its version and the
 seed's fingerprint, so rows cannot be swapped.
 """
 
 from __future__ import annotations
 
+import json
+import secrets
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import coincurve
 from bip_utils import (
     Bip32Secp256k1,
     Bip39MnemonicGenerator,
@@ -27,10 +36,21 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.connectors.bitcoin.address import output_script
 from backend.connectors.ethereum import erc20
 from backend.connectors.ethereum.client import EthTxParams
-from backend.keys import crypto, derivation
-from backend.keys.errors import KeysMisconfigured, SeedExists, SeedLocked, SeedMissing
+from backend.connectors.tron import transaction as tron_tx
+from backend.connectors.tron.address import validate_address as tron_address
+from backend.connectors.tron.transaction import TronTxParams
+from backend.keys import btc_tx, crypto, derivation, service
+from backend.keys.btc_plan import Plan
+from backend.keys.errors import (
+    KeysMisconfigured,
+    RefusedToSign,
+    SeedExists,
+    SeedLocked,
+    SeedMissing,
+)
 from backend.keys.models import AccountKey, ChainAddress, SealedSeed
 from backend.logs import get_logger
 from backend.settings import Settings
@@ -50,7 +70,9 @@ class SignedTransaction:
     network: Network
     txid: str
     sender: str
-    raw: str = field(repr=False)  # 0x-prefixed hex, ready for `broadcast`
+    # What the network's connector `broadcast` takes: 0x-hex (Ethereum), hex (Bitcoin),
+    # the broadcasttransaction JSON (Tron).
+    raw: str = field(repr=False)
 
 
 class _Mnemonic:
@@ -223,21 +245,31 @@ async def prune(session: AsyncSession, settings: Settings) -> list[int]:
     return sorted(removed)
 
 
-async def _private_key(session: AsyncSession, settings: Settings, source: ChainAddress) -> bytes:
-    """The key of one of our addresses, after proving it derives to the stored address."""
+async def _private_keys(
+    session: AsyncSession, settings: Settings, sources: Sequence[ChainAddress]
+) -> list[bytes]:
+    """The keys of our addresses, after proving each derives to the address we stored."""
     mnemonic, _ = await _open(session, settings)
-    scheme = derivation.scheme(Network(source.network), settings.bitcoin_network)
-    node = (
-        _account(mnemonic.seed(), scheme)
-        .Change(Bip44Changes.CHAIN_EXT)
-        .AddressIndex(source.derivation_index)
-    )
-    if node.PublicKey().ToAddress() != source.address:
-        raise KeysMisconfigured(
-            f"Address {source.id} does not derive from this seed "
-            f"at index {source.derivation_index}."
-        )
-    return bytes(node.PrivateKey().Raw().ToBytes())
+    seed = mnemonic.seed()
+    accounts: dict[Network, Bip44Base] = {}
+    keys: list[bytes] = []
+    for source in sources:
+        network = Network(source.network)
+        if network not in accounts:
+            scheme = derivation.scheme(network, settings.bitcoin_network)
+            accounts[network] = _account(seed, scheme).Change(Bip44Changes.CHAIN_EXT)
+        node = accounts[network].AddressIndex(source.derivation_index)
+        if node.PublicKey().ToAddress() != source.address:
+            raise KeysMisconfigured(
+                f"Address {source.id} does not derive from this seed "
+                f"at index {source.derivation_index}."
+            )
+        keys.append(bytes(node.PrivateKey().Raw().ToBytes()))
+    return keys
+
+
+async def _private_key(session: AsyncSession, settings: Settings, source: ChainAddress) -> bytes:
+    return (await _private_keys(session, settings, [source]))[0]
 
 
 async def _sign_ethereum(
@@ -312,3 +344,161 @@ async def sign_erc20_transfer(
     return await _sign_ethereum(
         session, settings, source, to=token, value_wei=0, data=data, params=params
     )
+
+
+# ---------------------------------------------------------------------------------- bitcoin
+
+# Sat/vB above which a plan is taken for a bug, not a fee (Core's own -maxfeerate is
+# 10,000; the dearest blocks so far cleared well under 1,000).
+MAX_BTC_FEE_RATE = 2_000
+
+
+async def _ours(session: AsyncSession, addresses: set[str]) -> dict[str, ChainAddress]:
+    rows = await service.by_addresses(session, Network.bitcoin, addresses)
+    strangers = sorted(addresses - rows.keys())
+    if strangers:
+        raise RefusedToSign(
+            "Only coins and change of our own addresses are signed.", addresses=strangers
+        )
+    return rows
+
+
+def _check_plan(plan: Plan, settings: Settings) -> None:
+    if plan.network is not settings.bitcoin_network:
+        raise KeysMisconfigured(
+            f"Refusing to sign for {plan.network}; BITCOIN_NETWORK is {settings.bitcoin_network}."
+        )
+    paid = sum(out.sats for out in plan.outputs)
+    fee = sum(coin.sats for coin in plan.coins) - paid
+    if not plan.coins or fee != plan.fee or fee < plan.vsize:  # 1 sat/vB: the relay minimum
+        raise RefusedToSign("The plan's amounts do not add up.", fee=plan.fee)
+    if fee > MAX_BTC_FEE_RATE * plan.vsize:
+        raise RefusedToSign(f"A fee of {fee} sats is absurd for this transaction.", fee=fee)
+    for out in plan.outputs:
+        if out.sats < btc_tx.dust_threshold(output_script(out.address, plan.network)):
+            raise RefusedToSign("An output is below the dust threshold.", sats=out.sats)
+
+
+async def sign_bitcoin(session: AsyncSession, settings: Settings, plan: Plan) -> SignedTransaction:
+    """A P2WPKH transaction spending `plan.coins` (each on an address of ours, named by the
+    coin) to its payee and change, signalling RBF, fee `plan.fee`. `sender` is the first
+    coin's address; `raw` is hex for `sendrawtransaction`."""
+    _check_plan(plan, settings)
+    rows = await _ours(
+        session,
+        {coin.address for coin in plan.coins}
+        | ({plan.change.address} if plan.change is not None else set()),
+    )
+    outputs = [btc_tx.TxOut(o.sats, output_script(o.address, plan.network)) for o in plan.outputs]
+    if plan.change is not None:
+        # Change at a random place, so its position does not tell it from the payment.
+        outputs.insert(secrets.randbelow(len(outputs)), outputs.pop())
+    unsigned = btc_tx.Transaction(
+        tuple(btc_tx.TxIn(coin.txid, coin.vout) for coin in plan.coins), tuple(outputs)
+    )
+    keys = await _private_keys(session, settings, [rows[coin.address] for coin in plan.coins])
+    inputs = []
+    for index, (coin, key) in enumerate(zip(plan.coins, keys, strict=True)):
+        signing_key = coincurve.PrivateKey(key)
+        pubkey = signing_key.public_key.format(compressed=True)
+        digest = unsigned.sighash(index, btc_tx.p2wpkh_script_code(pubkey), coin.sats)
+        # libsecp256k1 signs with RFC 6979 nonces and always the low S (BIP-146).
+        signature = signing_key.sign(digest, hasher=None)
+        if not coincurve.PublicKey(pubkey).verify(signature, digest, hasher=None):
+            raise KeysMisconfigured("A Bitcoin signature did not verify.")
+        witness = (signature + bytes([btc_tx.SIGHASH_ALL]), pubkey)
+        inputs.append(btc_tx.TxIn(coin.txid, coin.vout, witness=witness))
+    signed = btc_tx.Transaction(tuple(inputs), unsigned.outputs)
+    log.info(
+        "keys.signed",
+        network="bitcoin",
+        txid=signed.txid,
+        inputs=len(inputs),
+        fee_sats=plan.fee,
+        vsize=signed.vsize,
+    )
+    return SignedTransaction(
+        Network.bitcoin, signed.txid, plan.coins[0].address, signed.serialize().hex()
+    )
+
+
+# ------------------------------------------------------------------------------------- tron
+
+# java-tron refuses a transaction whose expiration is more than a day ahead of its head block.
+_TRON_MAX_VALIDITY_MS = 24 * 3600 * 1000
+
+
+async def _sign_tron(
+    session: AsyncSession,
+    settings: Settings,
+    source: ChainAddress,
+    raw_data: dict[str, Any],
+    params: TronTxParams,
+) -> SignedTransaction:
+    if source.network != Network.tron:
+        raise KeysMisconfigured(f"Address {source.id} is not a Tron address.")
+    now = int(time.time() * 1000)
+    if not now < params.expiration <= now + _TRON_MAX_VALIDITY_MS:
+        raise RefusedToSign("These Tron parameters have expired: prepare new ones.")
+    txid = tron_tx.transaction_id(raw_data)
+    key = await _private_key(session, settings, source)
+    # 65 bytes r || s || recovery id: java-tron recovers the owner from it.
+    signature = coincurve.PrivateKey(key).sign_recoverable(bytes.fromhex(txid), hasher=None)
+    document = {
+        "visible": False,
+        "txID": txid,
+        "raw_data": raw_data,
+        "raw_data_hex": tron_tx.raw_data_bytes(raw_data).hex(),
+        "signature": [signature.hex()],
+    }
+    log.info("keys.signed", network="tron", address=source.address, txid=txid)
+    return SignedTransaction(Network.tron, txid, source.address, json.dumps(document))
+
+
+async def sign_trc20_transfer(
+    session: AsyncSession,
+    settings: Settings,
+    source: ChainAddress,
+    *,
+    token: str,
+    to: str,
+    amount: Money,
+    params: TronTxParams,
+) -> SignedTransaction:
+    """`token.transfer(to, amount)` from one of our Tron addresses, burning at most
+    `params.fee_limit` on energy; success is the receipt (REVERT and OUT_OF_ENERGY land in a
+    block as failures). `raw` is the JSON `broadcasttransaction` takes."""
+    if amount.asset is not Asset.USDT:
+        raise ValueError("the only TRC-20 we move is USDT")
+    if amount.minor_units() <= 0:
+        raise ValueError("a transfer moves a positive amount")
+    raw_data = tron_tx.trc20_transfer(
+        source.address,
+        tron_address(token),
+        tron_address(to),
+        amount.minor_units(),
+        params,
+    )
+    return await _sign_tron(session, settings, source, raw_data, params)
+
+
+async def sign_trx_transfer(
+    session: AsyncSession,
+    settings: Settings,
+    source: ChainAddress,
+    *,
+    to: str,
+    amount: Money,
+    params: TronTxParams,
+) -> SignedTransaction:
+    """A plain TRX payment from one of our Tron addresses (an energy and bandwidth top-up,
+    a withdrawal); the first TRX an address receives also activates it."""
+    if amount.asset is not Asset.TRX:
+        raise ValueError("a TRX transfer moves TRX")
+    if amount.minor_units() <= 0:
+        raise ValueError("a transfer moves a positive amount")
+    recipient = tron_address(to)
+    if recipient == source.address:
+        raise ValueError("java-tron refuses TRX sent to its own sender")
+    raw_data = tron_tx.trx_transfer(source.address, recipient, amount.minor_units(), params)
+    return await _sign_tron(session, settings, source, raw_data, params)

@@ -442,6 +442,24 @@ class BitcoinStandIn:
             "total_amount": sats_to_btc(sum(btc_to_sats(u["amount"]) for u in unspents)),
         }
 
+    def rpc_gettxout(self, txid: Any, n: Any, include_mempool: Any = True) -> Any:
+        """One unspent output, or null; with the mempool, an output a mempool transaction
+        spends is null and one it creates shows 0 confirmations."""
+        outpoint = (parse_hash(txid, "txid"), _int(n))
+        node = self.node
+        if include_mempool and outpoint in node.spenders:
+            return None
+        coin = node._coin(outpoint) if include_mempool else node.utxo.get(outpoint)
+        if coin is None or coin.height == 0:  # height 0: payer coins minted outside blocks
+            return None
+        return {
+            "bestblock": node.tip.hash,
+            "confirmations": 0 if coin.height < 0 else node.tip.height - coin.height + 1,
+            "value": sats_to_btc(coin.value),
+            "scriptPubKey": describe_script(coin.script, node.chain),
+            "coinbase": coin.coinbase,
+        }
+
     def _scan_script(self, item: Any) -> bytes:
         descriptor = item.get("desc") if isinstance(item, dict) else item
         _expect(descriptor, "string")

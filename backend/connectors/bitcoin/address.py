@@ -68,3 +68,15 @@ def _validate_segwit(address: str, hrp: str) -> str:
     if len(program) not in _WITNESS_PROGRAM_SIZES.get(version, ()):
         raise _refuse(f"witness version {version} with a {len(program)}-byte program")
     return address.lower()
+
+
+def output_script(address: str, network: BitcoinNetwork) -> bytes:
+    """The scriptPubKey paying `address` (checked as `validate_address` does)."""
+    canonical = validate_address(address, network)
+    if _network_of(canonical) is not None:
+        version, program = SegwitBech32Decoder.Decode(HRP[network], canonical)
+        return bytes([0x50 + version if version else 0, len(program)]) + bytes(program)
+    payload = bytes(Base58Decoder.CheckDecode(canonical))
+    if payload[0] == BASE58_VERSIONS[network][0]:  # P2PKH: DUP HASH160 <h> EQUALVERIFY CHECKSIG
+        return b"\x76\xa9\x14" + payload[1:] + b"\x88\xac"
+    return b"\xa9\x14" + payload[1:] + b"\x87"  # P2SH: HASH160 <h> EQUAL

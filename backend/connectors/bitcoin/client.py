@@ -22,10 +22,11 @@ import asyncio
 import math
 from collections.abc import Collection, Iterable, Iterator
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from backend.connectors.bitcoin.address import validate_address
+from backend.connectors.bitcoin.address import output_script, validate_address
 from backend.connectors.bitcoin.rpc import BitcoinRpc
 from backend.connectors.chain import (
     BlockRef,
@@ -49,6 +50,21 @@ CORE_CHAIN = {
 TYPICAL_VSIZE = 141
 SATS_PER_BTC_KVB = Decimal(100_000)  # BTC/kvB → sat/vB
 _REORG_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Utxo:
+    """An unspent output of one of our addresses: what a withdrawal or a sweep spends."""
+
+    txid: str
+    vout: int
+    sats: int
+    address: str
+    height: int  # of the block that created it
+
+    @property
+    def amount(self) -> Money:
+        return Money.from_minor_units(self.sats, Asset.BTC)
 
 
 class BitcoinConnector:
@@ -236,6 +252,39 @@ class BitcoinConnector:
         canonical = self.validate_address(address)
         result = await self.rpc.call("scantxoutset", "start", [f"addr({canonical})"])
         return Money(amount=result["total_amount"], asset=Asset.BTC)
+
+    async def unspent(self, addresses: Collection[str]) -> list[Utxo]:
+        """Confirmed coins of `addresses` that no mempool transaction spends yet.
+
+        One `scantxoutset` reads Core's UTXO set for all of them at once (seconds on
+        mainnet: for the hot wallet and sweeps, not per request); then `gettxout` with the
+        mempool, per coin, drops the coins a pending transaction already spends, because
+        spending one again would replace that transaction (full RBF), not add a payment.
+        """
+        scripts = {
+            output_script(a, self.bitcoin_network).hex(): self.validate_address(a)
+            for a in addresses
+        }
+        if not scripts:
+            return []
+        found = await self.rpc.call(
+            "scantxoutset", "start", [f"addr({a})" for a in scripts.values()]
+        )
+        coins = [
+            Utxo(
+                txid=item["txid"],
+                vout=item["vout"],
+                sats=Money(amount=item["amount"], asset=Asset.BTC).minor_units(),
+                address=scripts[item["scriptPubKey"]],
+                height=item["height"],
+            )
+            for item in found["unspents"]
+            if item["scriptPubKey"] in scripts
+        ]
+        live = await asyncio.gather(
+            *(self.rpc.call("gettxout", c.txid, c.vout, True) for c in coins)
+        )
+        return [coin for coin, out in zip(coins, live, strict=True) if out is not None]
 
     async def estimate_fee(self) -> FeeEstimate:
         estimate = await self.rpc.call("estimatesmartfee", self.fee_target_blocks, "economical")

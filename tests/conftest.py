@@ -67,7 +67,6 @@ def service_urls() -> Iterator[tuple[str, str]]:
 def rates_feed_server() -> Iterator[RatesFeedServer]:
     """The rate-feed stand-in over real HTTP; every provider points at it (tests/rates_feed.py)."""
     server = RatesFeedServer()
-    server.start()
     yield server
     server.stop()
 

@@ -4,15 +4,12 @@ reaches a public rate API and the real provider clients are what runs."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from typing import Any
 
 import httpx
-import uvicorn
 
 from backend.sandbox.rates import PROVIDERS, create_app
+from tests.served import Served
 
 # The market every test starts from (the feed's own offsets per provider still apply).
 MARKET = {
@@ -25,34 +22,14 @@ MARKET = {
 
 
 class RatesFeedServer:
-    """uvicorn in a daemon thread, on a socket bound first so the URL is known up front."""
+    """The stand-in served over real HTTP on a loopback port (tests/served.py)."""
 
     def __init__(self) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        config = uvicorn.Config(
-            create_app(), log_level="warning", access_log=False, timeout_graceful_shutdown=1
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
-
-    def start(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"rate feed on {self.url} did not start")
-            time.sleep(0.02)
-        return self.url
+        self.served = Served(create_app())
+        self.url = self.served.url
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-        self.socket.close()
+        self.served.stop()
 
     def settings(self) -> dict[str, str]:
         """Settings fields that point every provider at this feed."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Interval, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -51,6 +51,17 @@ class QuoteMismatch(Conflict):
     code = "quote_mismatch"
 
 
+# Built once: quoting is the hot path, and the times come from the database clock.
+_INSERT = (
+    insert(Quote)
+    .values(
+        created_at=func.statement_timestamp(),
+        expires_at=func.statement_timestamp() + bindparam("lock", type_=Interval()),
+    )
+    .returning(Quote)
+)
+
+
 async def create(
     session: AsyncSession,
     runtime: Runtime,
@@ -75,31 +86,28 @@ async def create(
     if action is not None:
         # A preview: the order that consumes the quote records the usage for real.
         await limits.check(session, runtime.settings, owner_id, action, priced.subtotal)
-    now = func.statement_timestamp()
     row: Quote | None = await session.scalar(
-        insert(Quote)
-        .values(
-            id=new_id("quo"),
-            owner_id=owner_id,
-            flow=str(flow),
-            side=str(priced.side),
-            asset=str(request.asset),
-            network=str(request.network),
-            requested_amount=requested.amount,
-            requested_currency=str(requested.asset),
-            rate=rate.value,
-            rate_sources=len(rate.sources),
-            rate_as_of=rate.as_of,
-            amount=priced.amount.amount,
-            subtotal=priced.subtotal.amount,
-            fee_total=priced.fee.amount,
-            total=priced.total.amount,
-            fees=[fee.model_dump(mode="json") for fee in priced.fees],
-            status=str(QuoteState.open),
-            created_at=now,
-            expires_at=now + timedelta(seconds=lock),
-        )
-        .returning(Quote)
+        _INSERT,
+        {
+            "id": new_id("quo"),
+            "owner_id": owner_id,
+            "flow": str(flow),
+            "side": str(priced.side),
+            "asset": str(request.asset),
+            "network": str(request.network),
+            "requested_amount": requested.amount,
+            "requested_currency": str(requested.asset),
+            "rate": rate.value,
+            "rate_sources": len(rate.sources),
+            "rate_as_of": rate.as_of,
+            "amount": priced.amount.amount,
+            "subtotal": priced.subtotal.amount,
+            "fee_total": priced.fee.amount,
+            "total": priced.total.amount,
+            "fees": [fee.model_dump(mode="json") for fee in priced.fees],
+            "status": str(QuoteState.open),
+            "lock": timedelta(seconds=lock),
+        },
     )
     assert row is not None
     return row

@@ -51,7 +51,6 @@ async def _owner(ctx: BenchContext) -> str:
 
 async def run(ctx: BenchContext) -> list[str]:
     server = RatesFeedServer()
-    server.start()
     try:
         feed = RatesFeed(server.url)
         await feed.reset()

@@ -138,7 +138,9 @@ async def _behave(market: Market, provider: str, request: Request) -> Response |
     if feed.mode == "timeout":
         # Hang like an overloaded API, until the client gives up (or an hour passes).
         deadline = time.monotonic() + HANG_S
-        while time.monotonic() < deadline and not await request.is_disconnected():
+        while time.monotonic() < deadline:
+            if await request.is_disconnected():
+                break
             await asyncio.sleep(0.05)
     if feed.mode == "error":
         return JSONResponse({"error": "simulated outage"}, status_code=feed.status)

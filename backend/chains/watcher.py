@@ -15,6 +15,7 @@ connection.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
@@ -40,6 +41,7 @@ log = get_logger(__name__)
 
 STANDBY_RETRY_S = 5.0  # how often a process that is not the leader tries the lock
 CONFIRM_BATCH = 500  # payments confirmed per tick at most; the rest wait one tick
+BEAT_S = 5.0  # how often an uneventful tick tells /readyz it is alive (well inside stale)
 
 
 @runtime_checkable
@@ -86,6 +88,8 @@ class Watcher:
         self.leadership = Leadership(runtime.engine, self.network)
         self.watched = WatchedAddresses(self.network)
         self._failing = False
+        self._confirmed_through = -1  # the cursor height of the last complete confirm pass
+        self._last_beat = -math.inf  # monotonic time the last good tick was written
 
     @classmethod
     def from_settings(cls, runtime: Runtime, connector: ChainConnector) -> Watcher:
@@ -160,19 +164,28 @@ class Watcher:
                 height, block_hash = tip.height, tip.hash
             else:
                 height, block_hash = cursor.height, cursor.hash
-        if not await self._in_chain(height, block_hash):
+            waiting = await self._in_mempool(session)
+        # Blocks known to be in the node's chain during this tick, by height.
+        verified = {tip.height: tip.hash}
+        if (height, block_hash) != (tip.height, tip.hash) and not await self._in_chain(
+            height, block_hash
+        ):
             height, block_hash, result.reorged = await self._unwind(height, tip)
         while height < tip.height:
             end = min(height + self.batch_blocks, tip.height)
-            scanned = await self._scan(height, block_hash, end)
+            scanned = await self._scan(height, block_hash, end, tip, verified)
             if scanned is None:
                 break  # the chain moved under the scan: the next tick walks back first
             (height, block_hash), recorded = scanned
             result.recorded += recorded
         result.height = height
-        recorded, result.replaced = await self._mempool()
+        recorded, result.replaced = await self._mempool(waiting)
         result.recorded += recorded
-        result.confirmed = await self._confirm(height)
+        changed = result.recorded or result.reorged or result.replaced
+        if changed or height != self._confirmed_through:
+            result.confirmed = await self._confirm(height, verified)
+            if result.confirmed < CONFIRM_BATCH:
+                self._confirmed_through = height
         await self._record_success(tip)
         return result
 
@@ -214,11 +227,11 @@ class Watcher:
         )
 
     async def _scan(
-        self, height: int, block_hash: str, end: int
+        self, height: int, block_hash: str, end: int, tip: BlockRef, verified: dict[int, str]
     ) -> tuple[tuple[int, str], int] | None:
         """Record the payments in blocks height+1..end; None if the chain moved meanwhile."""
         try:
-            last = await self.connector.block_at(end)
+            last = tip if end == tip.height else await self.connector.block_at(end)
             transfers = await self.connector.scan(height + 1, end, self.watched.addresses)
             first = last if end == height + 1 else await self.connector.block_at(height + 1)
             still = await self.connector.block_at(end)
@@ -227,6 +240,10 @@ class Watcher:
         if first.parent_hash != block_hash or still.hash != last.hash:
             log.info("chains.moved_during_scan", network=self.network, start=height + 1, end=end)
             return None
+        # The batch's last block kept its hash and its first follows the cursor: every
+        # block the scan read lies on the chain through `last`.
+        verified.update((t.block.height, t.block.hash) for t in transfers if t.block is not None)
+        verified[last.height] = last.hash
         async with self._unit() as session:
             recorded = await self._record(session, transfers)
             await self._advance(session, last)
@@ -318,31 +335,33 @@ class Watcher:
 
     # ------------------------------------------------------------------------- mempool
 
-    async def _mempool(self) -> tuple[int, int]:
+    async def _in_mempool(self, session: AsyncSession) -> list[tuple[str, str]]:
+        """(id, txid) of the payments seen in the mempool and not yet in a block."""
+        rows = await session.execute(
+            select(Payment.id, Payment.txid).where(
+                Payment.network == self.network,
+                Payment.status == PaymentStatus.seen,
+                Payment.block_hash.is_(None),
+            )
+        )
+        return [(row.id, row.txid) for row in rows]
+
+    async def _mempool(self, waiting: list[tuple[str, str]]) -> tuple[int, int]:
         """Record pool transfers as seen; a seen one that left the pool unmined is replaced.
 
-        Returns (recorded, replaced).
+        `waiting` are the pool payments known before this tick's scan. Returns (recorded,
+        replaced).
         """
         pending = await self.connector.pending(self.watched.addresses)
-        async with self._unit() as session:
-            waiting = (
-                await session.execute(
-                    select(Payment.id, Payment.txid).where(
-                        Payment.network == self.network,
-                        Payment.status == PaymentStatus.seen,
-                        Payment.block_hash.is_(None),
-                    )
-                )
-            ).all()
         if not pending and not waiting:
             return 0, 0
         in_pool = {transfer.txid for transfer in pending}
         gone = []
-        for row in waiting:
+        for payment_id, txid in waiting:
             # Not in the pool: mined since we read the tip (it has confirmations, and the
             # next scan records its block) or replaced / double-spent (it has none).
-            if row.txid not in in_pool and await self.connector.confirmations(row.txid) == 0:
-                gone.append(row.id)
+            if txid not in in_pool and await self.connector.confirmations(txid) == 0:
+                gone.append(payment_id)
         async with self._unit() as session:
             recorded = await self._record(session, pending)
             replaced = 0
@@ -354,8 +373,9 @@ class Watcher:
 
     # ------------------------------------------------------------------------- confirming
 
-    async def _confirm(self, height: int) -> int:
-        """Recount confirmations up to `height` (scanned and checked); confirm the deep ones."""
+    async def _confirm(self, height: int, verified: dict[int, str]) -> int:
+        """Recount confirmations up to `height` (scanned and checked); confirm the deep ones
+        whose block is still the chain's (`verified` spares asking the node again)."""
         deep_enough = Payment.block_height + Payment.required_confirmations - 1 <= height
         async with self._unit() as session:
             open_in_block = (
@@ -381,14 +401,13 @@ class Watcher:
         final_height = height
         if isinstance(self.connector, Solidifying):
             final_height = min(height, await self.connector.solidified_height())
-        hashes: dict[int, str] = {}
         ready = []
         for row in candidates:
             if row.block_height > final_height:
                 continue
-            if row.block_height not in hashes:
-                hashes[row.block_height] = (await self.connector.block_at(row.block_height)).hash
-            if hashes[row.block_height] == row.block_hash:
+            if row.block_height not in verified:
+                verified[row.block_height] = (await self.connector.block_at(row.block_height)).hash
+            if verified[row.block_height] == row.block_hash:
                 ready.append(row.id)
         async with self._unit() as session:
             for payment in await self._payments(session, ready):
@@ -401,6 +420,8 @@ class Watcher:
     # ------------------------------------------------------------------------- health
 
     async def _record_success(self, tip: BlockRef) -> None:
+        if not self._failing and time.monotonic() - self._last_beat < BEAT_S:
+            return
         async with self._unit() as session:
             await session.execute(
                 update(ChainCursor)
@@ -409,6 +430,7 @@ class Watcher:
                     tip_height=tip.height, ticked_at=func.now(), failing_since=None, last_error=None
                 )
             )
+        self._last_beat = time.monotonic()
         if self._failing:
             log.info("chains.node_back", network=self.network)
             self._failing = False

@@ -435,8 +435,6 @@ async def _sign_tron(
     raw_data: dict[str, Any],
     params: TronTxParams,
 ) -> SignedTransaction:
-    if source.network != Network.tron:
-        raise KeysMisconfigured(f"Address {source.id} is not a Tron address.")
     now = int(time.time() * 1000)
     if not now < params.expiration <= now + _TRON_MAX_VALIDITY_MS:
         raise RefusedToSign("These Tron parameters have expired: prepare new ones.")
@@ -455,6 +453,15 @@ async def _sign_tron(
     return SignedTransaction(Network.tron, txid, source.address, json.dumps(document))
 
 
+def _check_tron(source: ChainAddress, amount: Money, asset: Asset) -> None:
+    if source.network != Network.tron:
+        raise KeysMisconfigured(f"Address {source.id} is not a Tron address.")
+    if amount.asset is not asset:
+        raise ValueError(f"this transfer moves {asset}, not {amount.asset}")
+    if amount.minor_units() <= 0:
+        raise ValueError("a transfer moves a positive amount")
+
+
 async def sign_trc20_transfer(
     session: AsyncSession,
     settings: Settings,
@@ -468,10 +475,7 @@ async def sign_trc20_transfer(
     """`token.transfer(to, amount)` from one of our Tron addresses, burning at most
     `params.fee_limit` on energy; success is the receipt (REVERT and OUT_OF_ENERGY land in a
     block as failures). `raw` is the JSON `broadcasttransaction` takes."""
-    if amount.asset is not Asset.USDT:
-        raise ValueError("the only TRC-20 we move is USDT")
-    if amount.minor_units() <= 0:
-        raise ValueError("a transfer moves a positive amount")
+    _check_tron(source, amount, Asset.USDT)  # the only TRC-20 we move
     raw_data = tron_tx.trc20_transfer(
         source.address,
         tron_address(token),
@@ -493,10 +497,7 @@ async def sign_trx_transfer(
 ) -> SignedTransaction:
     """A plain TRX payment from one of our Tron addresses (an energy and bandwidth top-up,
     a withdrawal); the first TRX an address receives also activates it."""
-    if amount.asset is not Asset.TRX:
-        raise ValueError("a TRX transfer moves TRX")
-    if amount.minor_units() <= 0:
-        raise ValueError("a transfer moves a positive amount")
+    _check_tron(source, amount, Asset.TRX)
     recipient = tron_address(to)
     if recipient == source.address:
         raise ValueError("java-tron refuses TRX sent to its own sender")

@@ -3,10 +3,10 @@ users, auth, verification and twofactor services."""
 
 from __future__ import annotations
 
-from backend.api import PUBLIC, Call, Endpoint
+from backend.api import Call, Endpoint
 from backend.auth import service, twofactor, verification
 from backend.users import service as users
-from backend.users.access import signed_in
+from backend.users.access import public_limited, signed_in
 from contract.auth import (
     CodeSent,
     LoginRequest,
@@ -149,14 +149,14 @@ async def two_factor_disable(call: Call, body: TwoFactorDisable) -> TwoFactorSta
 ME = signed_in()
 
 ENDPOINTS = [
-    # Sign-up and sign-in are public by nature; they carry their own per-IP and
-    # per-account limits inside the services.
-    Endpoint("POST", "/v1/auth/register", register, PUBLIC, "Create an account",
+    # Sign-up and sign-in are public by nature: counted per IP like any public route, and
+    # under their own tighter per-IP and per-account limits inside the services.
+    Endpoint("POST", "/v1/auth/register", register, public_limited, "Create an account",
              body=RegisterRequest, response=UserEnvelope, status=201, errors=(409,),
              tags=("auth",)),
-    Endpoint("POST", "/v1/auth/login", login, PUBLIC, "Sign in for tokens", body=LoginRequest,
-             response=TokenPair, errors=(401, 403), tags=("auth",)),
-    Endpoint("POST", "/v1/auth/refresh", refresh, PUBLIC, "Exchange a refresh token",
+    Endpoint("POST", "/v1/auth/login", login, public_limited, "Sign in for tokens",
+             body=LoginRequest, response=TokenPair, errors=(401, 403), tags=("auth",)),
+    Endpoint("POST", "/v1/auth/refresh", refresh, public_limited, "Exchange a refresh token",
              body=RefreshRequest, response=TokenPair, errors=(401, 403), tags=("auth",)),
     Endpoint("POST", "/v1/auth/logout", logout, ME, "Sign out this session", status=204,
              tags=("auth",)),

@@ -132,8 +132,12 @@ class Watcher:
 
     async def tick(self) -> Tick:
         """One pass, if this process leads the network (else `Tick(leading=False)`)."""
+        was_leading = self.leadership.held
         if not await self.leadership.acquire():
             return Tick(leading=False)
+        if not was_leading:
+            # Another process may have led meanwhile: trust nothing remembered from before.
+            self._confirmed_through, self._last_beat = -1, -math.inf
         try:
             return await self._tick()
         except ChainError as exc:

@@ -6,6 +6,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,12 @@ from bip_utils import Bip32Secp256k1, Bip39SeedGenerator, Bip44Changes
 from pydantic import SecretStr
 
 from backend import logs
+from backend.connectors.bitcoin import Utxo
 from backend.connectors.ethereum.client import EthTxParams
+from backend.connectors.tron import TronTxParams
 from backend.db import unit_of_work
 from backend.keys import derivation, service, signer
+from backend.keys.btc_plan import plan_payment
 from backend.keys.errors import SeedLocked
 from backend.keys.models import AddressPurpose, SealedSeed
 from backend.runtime import Runtime
@@ -104,6 +108,34 @@ async def test_key_operations_leak_nothing(
                 params=EthTxParams(settings.ethereum_chain_id, 0, 65_000, 10**9, 10**9),
             )
             transcript += [repr(signed), repr(await session.get(SealedSeed, 1)), repr(settings)]
+            # Bitcoin and Tron signing too; neither needs a node to sign.
+            btc_source = (await service.owned_by(session, "usr_leak", Network.bitcoin))[0]
+            coin = Utxo("ab" * 32, 1, 2_000_000, btc_source.address, 101)
+            plan = plan_payment(
+                [coin],
+                to=btc_source.address,
+                sats=1_000_000,
+                change_address=btc_source.address,
+                fee_rate=5,
+                network=settings.bitcoin_network,
+            )
+            transcript += [repr(plan), repr(await signer.sign_bitcoin(session, settings, plan))]
+            tron_source = (await service.owned_by(session, "usr_leak", Network.tron))[0]
+            now = int(time.time() * 1000)
+            tron_params = TronTxParams("0001", "00" * 8, now, now + 60_000, 30_000_000)
+            transcript.append(
+                repr(
+                    await signer.sign_trc20_transfer(
+                        session,
+                        settings,
+                        tron_source,
+                        token="TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t",
+                        to="TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t",
+                        amount=Money.of("2", Asset.USDT),
+                        params=tron_params,
+                    )
+                )
+            )
             # The test reads the phrase back only to know what to look for.
             mnemonic, _ = await signer._open(session, settings)
             phrase = mnemonic._words
@@ -133,6 +165,9 @@ async def test_key_operations_leak_nothing(
     captured = capsys.readouterr()
     transcript += [captured.out, captured.err, caplog.text]
     text = "\n".join(transcript).lower()
-    assert "keys.signed" in text and "keys.seed_created" in text  # the logs were captured
+    # The logs were captured, signing on every network included.
+    assert "keys.seed_created" in text
+    signed = [line for line in text.splitlines() if "keys.signed" in line]
+    assert all(any(f'"network": "{n}"' in line for line in signed) for n in Network)
     leaked = [secret for secret in forbidden_strings(phrase, indexes, settings) if secret in text]
     assert leaked == []

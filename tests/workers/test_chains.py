@@ -1,5 +1,5 @@
-"""The worker's chain loops for real: built from settings, a watcher follows the Bitcoin
-stand-in, credits a deposit, and stops with the block, giving its lock back."""
+"""The worker's chain loops for real: built from settings, watchers follow the stand-ins and
+anvil, credit deposits, and stop with the worker, giving their locks back."""
 
 from __future__ import annotations
 
@@ -13,10 +13,15 @@ from backend.chains.leader import LOCK_CLASS
 from backend.db import unit_of_work
 from backend.keys.signer import SeedInfo
 from backend.runtime import Runtime, open_runtime
+from backend.sandbox.anvil import Anvil
+from backend.sandbox.ethereum import send_test_usdt
 from backend.settings import Settings
 from contract.money import Asset, Network
 from tests.backend.chains.conftest import Chains, btc, until
+from tests.backend.chains.conftest import usdt as usdt_amount
 from tests.backend.connectors.bitcoin.conftest import Bitcoind
+from tests.backend.connectors.tron.conftest import Trond
+from tests.chains.anvil import Payer
 from workers import chains as chain_loops
 from workers import main
 
@@ -24,6 +29,13 @@ from workers import main
 @pytest.fixture
 def bitcoind() -> Iterator[Bitcoind]:
     node = Bitcoind()
+    yield node
+    node.close()
+
+
+@pytest.fixture
+def trond() -> Iterator[Trond]:
+    node = Trond()
     yield node
     node.close()
 
@@ -65,20 +77,53 @@ async def test_the_worker_runs_a_watcher_per_network_until_stopped(
     assert held == 0
 
 
-async def test_worker_startup_starts_the_watchers_and_shutdown_stops_them(
-    settings: Settings, runtime: Runtime, bitcoind: Bitcoind
+async def test_a_started_worker_credits_deposits_on_all_three_networks(
+    settings: Settings,
+    runtime: Runtime,
+    master_seed: SeedInfo,
+    bitcoind: Bitcoind,
+    trond: Trond,
+    anvil: Anvil,
+    usdt: str,
+    payer: Payer,
 ) -> None:
+    """What `make run` does: the worker opens the process's connectors and runs a watcher
+    per network, each paying into the same customer's wallets."""
     chains = Chains(runtime)
+    btc_address = await chains.address(Network.bitcoin)
+    owner = btc_address.owner_id or ""
+    eth_address = await chains.address(Network.ethereum, owner)
+    tron_address = await chains.address(Network.tron, owner)
     watched = settings.model_copy(
-        update={"chain_watchers": [Network.bitcoin], "bitcoin_rpc_url": bitcoind.rpc_url}
+        update={
+            "chain_watchers": list(Network),
+            "chain_poll_interval_s": 0.1,
+            "bitcoin_rpc_url": bitcoind.rpc_url,
+            "tron_api_url": trond.api_url,
+            "ethereum_rpc_url": anvil.rpc_url,
+            "ethereum_usdt_contract": usdt,
+        }
     )
 
-    async def placed() -> bool:
-        return await chains.cursor(Network.bitcoin) is not None
+    async def following() -> bool:
+        return all([await chains.cursor(network) is not None for network in Network])
+
+    async def credited() -> bool:
+        return await chains.available(owner, Asset.BTC) == btc("0.05") and await chains.available(
+            owner, Asset.USDT
+        ) == usdt_amount("30")
 
     ctx: dict[str, Any] = {"settings": watched}
     await main.startup(ctx)
     try:
-        await until(placed)
+        await until(following)
+        bitcoind.pay(btc_address.address, "0.05")
+        bitcoind.mine(1)
+        await send_test_usdt(
+            anvil.rpc_url, payer.private_key, usdt, eth_address.address, usdt_amount("10")
+        )
+        trond.pay(tron_address.address, "20")
+        trond.mine(20)  # the solid head passes the payment's block
+        await until(credited, timeout_s=20)
     finally:
         await main.shutdown(ctx)

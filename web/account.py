@@ -33,7 +33,7 @@ from contract.auth import (
 )
 from contract.notifications import OutboxList
 from contract.users import Role, User, mask_phone
-from web.auth import field_errors, login_required
+from web.auth import field_errors, form_fields, login_required, page_status
 from web.client import ApiError, api
 from web.errors import message_for
 from web.runtime import runtime
@@ -61,11 +61,6 @@ def _is_dev(request: Request) -> bool:
     return runtime(request).settings.environment is not Environment.production
 
 
-async def _form(request: Request) -> dict[str, str]:
-    async with request.form() as form:
-        return {k: v for k, v in form.items() if isinstance(v, str)}
-
-
 def _page(
     request: Request, template: str, user: User, status_code: int = 200, **context: Any
 ) -> Response:
@@ -76,10 +71,6 @@ def _page(
         "when": when,
     }
     return render(request, template, {**base, **context}, status_code=status_code)
-
-
-def _status(error: ApiError) -> int:
-    return error.status if error.status < 500 else 502
 
 
 @login_required()
@@ -98,7 +89,7 @@ async def verify_page(request: Request, user: User) -> Response:
 def _verify_channel(channel: str) -> Any:
     @login_required()
     async def check(request: Request, user: User) -> Response:
-        code = (await _form(request)).get("code", "").strip()
+        code = (await form_fields(request)).get("code", "").strip()
         try:
             await api(request).post(f"/v1/me/verify/{channel}", User, VerifyCode(code=code))
         except (ApiError, ValueError) as error:
@@ -114,7 +105,7 @@ def _verify_channel(channel: str) -> Any:
                 "account/verify.html",
                 user,
                 errors={channel: message},
-                status_code=_status(error) if isinstance(error, ApiError) else 422,
+                status_code=page_status(error) if isinstance(error, ApiError) else 422,
             )
         label = "Email" if channel == "email" else "Phone number"
         get_session(request).flash(f"{label} verified.", "success")
@@ -130,7 +121,7 @@ def _verify_channel(channel: str) -> Any:
                 "account/verify.html",
                 user,
                 errors={channel: message_for(error)},
-                status_code=_status(error),
+                status_code=page_status(error),
             )
         get_session(request).flash(f"We sent a new code to {sent.sent_to}.", "success")
         return RedirectResponse("/account/verify", status_code=303)
@@ -200,7 +191,7 @@ async def enroll(request: Request, user: User) -> Response:
 
 @login_required()
 async def confirm(request: Request, user: User) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     try:
         codes = await api(request).post(
             "/v1/me/2fa/confirm", RecoveryCodes, TwoFactorCode(code=form.get("code", "").strip())
@@ -214,7 +205,7 @@ async def confirm(request: Request, user: User) -> Response:
             user,
             enrollment=enrollment,
             errors={"code": "That code is not right. Enter the code your app shows now."},
-            status_code=_status(error) if isinstance(error, ApiError) else 422,
+            status_code=page_status(error) if isinstance(error, ApiError) else 422,
         )
     get_session(request).flash("Two-factor authentication is on.", "success")
     return _page(request, "account/recovery_codes.html", user, codes=codes.recovery_codes)
@@ -222,7 +213,7 @@ async def confirm(request: Request, user: User) -> Response:
 
 @login_required()
 async def renew_codes(request: Request, user: User) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     try:
         codes = await api(request).post(
             "/v1/me/2fa/recovery-codes",
@@ -238,7 +229,7 @@ async def renew_codes(request: Request, user: User) -> Response:
 
 @login_required()
 async def disable(request: Request, user: User) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     try:
         await api(request).post(
             "/v1/me/2fa/disable",
@@ -303,7 +294,9 @@ async def create_key(request: Request, user: User) -> Response:
     try:
         created = await api(request).post("/v1/api-keys", ApiKeyCreated, body)
     except ApiError as error:
-        return await _keys(request, user, _status(error), errors=field_errors(error), values=values)
+        return await _keys(
+            request, user, page_status(error), errors=field_errors(error), values=values
+        )
     return await _keys(request, user, 201, created=created)
 
 

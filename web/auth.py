@@ -140,9 +140,15 @@ def login_required(
     return decorate
 
 
-async def _form(request: Request) -> dict[str, str]:
+async def form_fields(request: Request) -> dict[str, str]:
+    """The submitted form's text fields (one value each)."""
     async with request.form() as form:
         return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def page_status(error: ApiError) -> int:
+    """The status a page shows for an API refusal: the API's 4xx, or 502 for its failures."""
+    return error.status if error.status < 500 else 502
 
 
 async def register_page(request: Request) -> Response:
@@ -152,7 +158,7 @@ async def register_page(request: Request) -> Response:
 
 
 async def register(request: Request) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     values = {k: form.get(k, "") for k in ("email", "phone", "account_type", "business_name")}
     client = api(request)
     try:
@@ -181,7 +187,7 @@ async def register(request: Request) -> Response:
             auth=False,
         )
     except ApiError as error:
-        status = error.status if error.status < 500 else 502
+        status = page_status(error)
         return render(
             request,
             "auth/register.html",
@@ -208,7 +214,7 @@ def _pending(session: Session) -> dict[str, str] | None:
 
 
 async def login(request: Request) -> Response:
-    form = await _form(request)
+    form = await form_fields(request)
     email, password = form.get("email", ""), form.get("password", "")
     target = safe_next(form.get("next"))
     session = get_session(request)
@@ -240,7 +246,7 @@ async def login(request: Request) -> Response:
             request,
             "auth/login.html",
             {**context, "errors": {"form": message_for(error)}},
-            status_code=error.status if error.status < 500 else 502,
+            status_code=page_status(error),
         )
     _sign_in(session, pair)
     return RedirectResponse(target, status_code=303)
@@ -258,7 +264,7 @@ async def two_factor(request: Request) -> Response:
     if pending is None:
         session.flash("That took too long. Please sign in again.", "info")
         return RedirectResponse("/login", status_code=303)
-    code = (await _form(request)).get("otp", "").strip()
+    code = (await form_fields(request)).get("otp", "").strip()
     try:
         pair = await api(request).post(
             "/v1/auth/login",
@@ -275,7 +281,7 @@ async def two_factor(request: Request) -> Response:
             request,
             "auth/two_factor.html",
             {"errors": {"otp": message}},
-            status_code=error.status if error.status < 500 else 502,
+            status_code=page_status(error),
         )
     _sign_in(session, pair)
     return RedirectResponse(safe_next(pending.get("next")), status_code=303)

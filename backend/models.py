@@ -12,6 +12,9 @@ from backend.ledger import models as ledger_models  # noqa: F401
 from backend.limits import models as limits_models  # noqa: F401
 from backend.notifications import models as notifications_models  # noqa: F401
 from backend.quotes import models as quotes_models  # noqa: F401
+from backend.transfers import models as transfers_models  # noqa: F401
+from backend.treasury import models as treasury_models  # noqa: F401
 from backend.users import models as users_models  # noqa: F401
+from backend.withdrawals import models as withdrawals_models  # noqa: F401
 
 metadata = Base.metadata

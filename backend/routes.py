@@ -17,7 +17,11 @@ from backend.quotes import routes as quotes
 from backend.rates import routes as rates
 from backend.runtime import Runtime
 from backend.system import routes as system
+from backend.transfers import routes as transfers
+from backend.treasury.connectors import open_connectors as open_chain_senders
 from backend.users import routes as users
+from backend.wallets import routes as wallets
+from backend.withdrawals import routes as withdrawals
 
 ENDPOINTS: list[Endpoint] = [
     *system.ENDPOINTS,
@@ -29,6 +33,9 @@ ENDPOINTS: list[Endpoint] = [
     *rates.ENDPOINTS,
     *quotes.ENDPOINTS,
     *limits.ENDPOINTS,
+    *wallets.ENDPOINTS,
+    *withdrawals.ENDPOINTS,
+    *transfers.ENDPOINTS,
 ]
 
 # Each hook opens something a domain keeps for the life of the process (a connector, a
@@ -36,4 +43,5 @@ ENDPOINTS: list[Endpoint] = [
 LIFESPAN_HOOKS: list[Callable[[Runtime], AbstractAsyncContextManager[None]]] = [
     open_ethereum,
     open_chain_probes,
+    open_chain_senders,  # after open_ethereum: it registers that connector for sending too
 ]

@@ -169,6 +169,17 @@ class Settings(BaseSettings):
     limits: dict[KycTier, dict[LimitAction, LimitSet]] = DEFAULT_LIMITS
     limits_timezone: str = "Africa/Nairobi"
 
+    # Custodial wallets (backend/withdrawals, backend/treasury): how long a withdrawal may
+    # wait to be signed (the hot wallet short of coins or gas) before it fails and its funds
+    # return; the balance a deposit address must reach before the sweeper moves it to the
+    # hot wallet, per "ASSET:network" (each sweep pays network fees, so dust stays put).
+    withdrawal_send_within_s: int = Field(default=6 * 3600, ge=60)
+    sweep_thresholds: dict[str, Decimal] = {
+        "BTC:bitcoin": Decimal("0.001"),
+        "USDT:ethereum": Decimal(100),
+        "USDT:tron": Decimal(20),
+    }
+
     @field_validator("mpesa_c2b_tariff", "mpesa_b2c_tariff")
     @classmethod
     def _tariff(cls, bands: list[TariffBand]) -> list[TariffBand]:

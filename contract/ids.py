@@ -12,6 +12,7 @@ PREFIXES: frozenset[str] = frozenset(
     {
         "usr", "ses", "key", "acct", "jtx", "evt", "inv", "pay", "buy", "sell", "set",
         "wd", "tr", "quo", "whe", "whd", "adr", "req", "err", "otp", "ntf", "aud",
+        "otx", "swp",
     }
 )  # fmt: skip
 

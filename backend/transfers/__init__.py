@@ -1,0 +1,1 @@
+"""Transfers: instant payments between Qpeapay users, settled in the ledger."""

@@ -1,0 +1,1 @@
+"""Custodial wallets: balances, deposit addresses, and one history of every way money moved."""

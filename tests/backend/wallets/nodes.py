@@ -1,0 +1,72 @@
+"""Fixtures giving the API process real nodes to send through: the Bitcoin Core and Tron
+stand-ins (one each per session, over HTTP) and the session's anvil, registered in the
+runtime the way the lifespan hooks register connectors, and taken out again afterwards.
+
+Import the fixtures into a conftest: `from tests.backend.wallets.nodes import *`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from backend.connectors.bitcoin import BitcoinConnector
+from backend.connectors.ethereum.client import EthereumConnector
+from backend.connectors.tron import TronConnector
+from backend.runtime import Runtime
+from contract.money import Network
+from tests.backend.connectors.bitcoin.conftest import Bitcoind, connector_for
+from tests.backend.connectors.tron.conftest import USDT, Trond
+from tests.chains.anvil import Anvil
+
+
+@pytest.fixture(scope="session")
+def bitcoin_node() -> Iterator[Bitcoind]:
+    node = Bitcoind()
+    yield node
+    node.close()
+
+
+@pytest.fixture(scope="session")
+def tron_node() -> Iterator[Trond]:
+    node = Trond()
+    yield node
+    node.close()
+
+
+@dataclass
+class Nodes:
+    bitcoind: Bitcoind
+    trond: Trond
+    anvil: Anvil
+    bitcoin: BitcoinConnector
+    tron: TronConnector
+    ethereum: EthereumConnector
+
+
+@pytest.fixture
+async def nodes(
+    runtime: Runtime,
+    bitcoin_node: Bitcoind,
+    tron_node: Trond,
+    anvil: Anvil,
+    ethereum: EthereumConnector,
+) -> AsyncIterator[Nodes]:
+    """Every network's connector in `runtime.extras`, on the stand-ins and anvil."""
+    bitcoin = connector_for(bitcoin_node.rpc_url)
+    tron = TronConnector(tron_node.api_url, USDT, attempts=2, backoff_s=0.01, timeout_s=5.0)
+    installed = {Network.bitcoin: bitcoin, Network.tron: tron, Network.ethereum: ethereum}
+    before = {network: runtime.extras.get(network.value) for network in installed}
+    for network, connector in installed.items():
+        runtime.extras[network.value] = connector
+    try:
+        yield Nodes(bitcoin_node, tron_node, anvil, bitcoin, tron, ethereum)
+    finally:
+        for network, previous in before.items():
+            if previous is None:
+                runtime.extras.pop(network.value, None)
+            else:
+                runtime.extras[network.value] = previous
+        await tron.aclose()

@@ -370,7 +370,10 @@ def _check_plan(plan: Plan, settings: Settings) -> None:
         )
     paid = sum(out.sats for out in plan.outputs)
     fee = sum(coin.sats for coin in plan.coins) - paid
-    if not plan.coins or fee != plan.fee or fee < plan.vsize:  # 1 sat/vB: the relay minimum
+    outpoints = {(coin.txid, coin.vout) for coin in plan.coins}
+    if not plan.coins or len(outpoints) != len(plan.coins):
+        raise RefusedToSign("The plan spends no coin, or one coin twice.")
+    if fee != plan.fee or fee < plan.vsize:  # 1 sat/vB: the relay minimum
         raise RefusedToSign("The plan's amounts do not add up.", fee=plan.fee)
     if fee > MAX_BTC_FEE_RATE * plan.vsize:
         raise RefusedToSign(f"A fee of {fee} sats is absurd for this transaction.", fee=fee)
@@ -392,7 +395,8 @@ async def sign_bitcoin(session: AsyncSession, settings: Settings, plan: Plan) ->
     outputs = [btc_tx.TxOut(o.sats, output_script(o.address, plan.network)) for o in plan.outputs]
     if plan.change is not None:
         # Change at a random place, so its position does not tell it from the payment.
-        outputs.insert(secrets.randbelow(len(outputs)), outputs.pop())
+        change = outputs.pop()
+        outputs.insert(secrets.randbelow(len(outputs) + 1), change)
     unsigned = btc_tx.Transaction(
         tuple(btc_tx.TxIn(coin.txid, coin.vout) for coin in plan.coins), tuple(outputs)
     )

@@ -1,4 +1,5 @@
-"""Tron transactions as java-tron hashes them: raw_data builders, protobuf bytes and the txID.
+"""Tron transactions as java-tron hashes them: raw_data builders, protobuf bytes and the txID,
+and `TronTxParams`, what the signer needs from the chain to build one.
 
 A txID is sha256 of the protobuf `Transaction.raw` serialisation of raw_data, and an owner's
 signature covers exactly those 32 bytes, so whoever signs must compute them from the

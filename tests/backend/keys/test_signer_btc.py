@@ -306,3 +306,8 @@ async def test_the_signer_refuses_what_is_not_ours_to_sign(
     lying = Plan(greedy.network, greedy.coins, greedy.payee, greedy.change, hot.address, 5, 1)
     with pytest.raises(RefusedToSign, match="add up"):
         await sign(seeded, settings, lying)
+    twice = Plan(
+        greedy.network, (ours, ours), greedy.payee, greedy.change, hot.address, 5, greedy.fee
+    )
+    with pytest.raises(RefusedToSign, match="twice"):
+        await sign(seeded, settings, twice)

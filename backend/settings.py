@@ -7,6 +7,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Self
 
+import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,7 +31,7 @@ from contract.limits import LimitAction
 from contract.money import Network
 
 DEV_SECRET = "dev-insecure-change-me"  # noqa: S105 - the value production refuses to run with
-DEV_JWT_KEY = "dev-insecure-jwt-signing-key-change-me"  # noqa: S105 - refused in production
+DEV_JWT_KEY = "dev-insecure-jwt-signing-key-change-me"  # refused in production
 DEV_KEYS_SECRET = "dev-insecure-keys-secret-change-me"  # noqa: S105 - refused in production
 
 
@@ -76,6 +77,17 @@ class Settings(BaseSettings):
     rate_limit_code_send: str = "3/10minutes"
     rate_limit_register_ip: str = "10/hour"
     rate_limit_api: str = "600/minute"
+
+    @field_validator(
+        "rate_limit_login_ip", "rate_limit_login_account", "rate_limit_otp",
+        "rate_limit_code_send", "rate_limit_register_ip", "rate_limit_api",
+    )  # fmt: skip
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        # A typo must stop the process at start, not fail the first login.
+        if value:
+            limits.parse(value)
+        return value
 
     max_body_bytes: int = 1_000_000
     worker_heartbeat_max_age_s: int = 30

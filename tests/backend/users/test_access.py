@@ -4,10 +4,12 @@ scopes allow, and the general per-client limit."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import select
 
 from backend.audit.models import AuditEvent
 from backend.runtime import Runtime
+from backend.settings import Settings
 from tests.identity import Account, make_api_key
 
 
@@ -79,3 +81,9 @@ async def test_general_limit_counts_per_client(
         assert public == [200, 200, 200, 429]
     finally:
         runtime.settings.rate_limit_api = "600/minute"
+
+
+def test_a_malformed_rate_limit_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="rate_limit_otp"):
+        Settings(rate_limit_otp="five per fortnight")
+    assert Settings(rate_limit_api="").rate_limit_api == ""  # empty switches the limit off

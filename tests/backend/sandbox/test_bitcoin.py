@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from backend.sandbox.bitcoin import create_app
-from backend.sandbox.bitcoin_wire import Tx, TxOut, dsha256, hash_hex, parse_tx
+from backend.sandbox.bitcoin_wire import Tx, TxIn, TxOut, dsha256, hash_hex, parse_tx
 from tests.backend.connectors.bitcoin.conftest import new_address
 
 AUTH = ("qpeapay", "qpeapay")
@@ -205,6 +205,28 @@ async def test_sendrawtransaction_answers_like_core(core: httpx.AsyncClient) -> 
     assert confirmed.json()["error"]["code"] == -27
     garbage = await call(core, "sendrawtransaction", "00")
     assert garbage.json()["error"]["code"] == -22
+
+
+async def test_gettxout_sees_the_mempool_unless_told_not_to(core: httpx.AsyncClient) -> None:
+    payee = new_address()
+    txid = (await sim(core, "pay", address=payee, amount="0.3"))["txid"]
+    pending = await result(core, "gettxout", txid, 0)
+    assert pending["confirmations"] == 0 and pending["scriptPubKey"]["address"] == payee
+    assert await result(core, "gettxout", txid, 0, False) is None
+    await sim(core, "mine", blocks=2)
+    mined = await call(core, "gettxout", txid, 0)
+    assert '"value":0.30000000' in mined.text.replace(" ", "")
+    assert mined.json()["result"]["confirmations"] == 2
+
+    # A mempool spend hides the coin (with the mempool) but not from the chain's view.
+    spend = Tx(
+        (TxIn(txid, 0, witness=(b"\x30" * 72, b"\x02" * 33)),),
+        (TxOut(29_990_000, bytes.fromhex("0014") + bytes(20)),),
+    )
+    assert await result(core, "sendrawtransaction", spend.raw.hex()) == spend.txid
+    assert await result(core, "gettxout", txid, 0) is None
+    assert (await result(core, "gettxout", txid, 0, False))["confirmations"] == 2
+    assert await result(core, "gettxout", txid, 9) is None
 
 
 async def test_estimatesmartfee_without_data_has_errors_and_no_feerate(

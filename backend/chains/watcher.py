@@ -266,7 +266,7 @@ class Watcher:
         return changed
 
     async def _unwind(self, height: int, tip: BlockRef) -> tuple[int, str, int]:
-        """Walk back to the newest checkpoint still in the chain; orphan what lay above it."""
+        """Walk back to the newest checkpoint still in the chain; rewind to it."""
         async with self._unit() as session:
             checkpoints = (
                 await session.execute(
@@ -286,6 +286,20 @@ class Watcher:
             lowest = min((c.height for c in checkpoints), default=height) - 1
             fork = await self.connector.block_at(max(0, min(lowest, tip.height)))
             log.error("chains.reorg_beyond_window", network=self.network, height=fork.height)
+        orphaned = await self._rewind(fork)
+        log.warning(
+            "chains.reorg",
+            network=self.network,
+            depth=height - fork.height,
+            fork=fork.height,
+            orphaned=orphaned,
+        )
+        return fork.height, fork.hash, orphaned
+
+    async def _rewind(self, fork: BlockRef) -> int:
+        """Put the cursor back on `fork` (a block of the node's chain) so the blocks above it
+        are scanned again; payments recorded above it in blocks the chain no longer has
+        become `reorged`. Returns how many."""
         async with self._unit() as session:
             above = (
                 await session.execute(
@@ -317,14 +331,7 @@ class Watcher:
                 )
             )
             await self._advance(session, fork)
-        log.warning(
-            "chains.reorg",
-            network=self.network,
-            depth=height - fork.height,
-            fork=fork.height,
-            orphaned=len(orphaned),
-        )
-        return fork.height, fork.hash, len(orphaned)
+        return len(orphaned)
 
     async def _payments(self, session: AsyncSession, ids: list[str]) -> list[Payment]:
         if not ids:
@@ -405,16 +412,22 @@ class Watcher:
         final_height = height
         if isinstance(self.connector, Solidifying):
             final_height = min(height, await self.connector.solidified_height())
-        ready = []
+        ready: list[tuple[int, str]] = []
         for row in candidates:
             if row.block_height > final_height:
                 continue
             if row.block_height not in verified:
                 verified[row.block_height] = (await self.connector.block_at(row.block_height)).hash
-            if verified[row.block_height] == row.block_hash:
-                ready.append(row.id)
+            if verified[row.block_height] != row.block_hash:
+                # Recorded from a block the chain does not have, though the cursor's block is
+                # still there (a reorg raced a scan): rescan from just below it.
+                log.warning("chains.stale_block", network=self.network, height=row.block_height)
+                await self._rewind(await self.connector.block_at(row.block_height - 1))
+                ready = [(h, i) for h, i in ready if h < row.block_height]
+                break
+            ready.append((row.block_height, row.id))
         async with self._unit() as session:
-            for payment in await self._payments(session, ready):
+            for payment in await self._payments(session, [i for _, i in ready]):
                 if payment.state is PaymentStatus.seen:
                     await service.transition(
                         session, payment, PaymentStatus.confirmed, confirmed_at=func.now()

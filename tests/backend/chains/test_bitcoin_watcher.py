@@ -4,8 +4,11 @@ payments, and a node outage that skips no block."""
 
 from __future__ import annotations
 
+from sqlalchemy import update
+
 from backend.chains import deposits
 from backend.chains.lifespan import readiness_probe
+from backend.chains.models import Payment
 from backend.connectors.bitcoin import BitcoinConnector
 from backend.db import unit_of_work
 from backend.ledger import service as ledger
@@ -292,3 +295,37 @@ async def test_a_node_outage_is_on_readyz_skips_no_block_and_catches_up(
     assert payment.block_height == (started.tip or 0) + 1
     assert await chains.available(address.owner_id, Asset.BTC) == btc("0.7")
     assert await probe() == "ok"
+
+
+async def test_a_payment_recorded_from_a_block_the_chain_lacks_is_rescanned_before_credit(
+    chains: Chains,
+    bitcoind: Bitcoind,
+    bitcoin: BitcoinConnector,
+    make_watcher: MakeWatcher,
+) -> None:
+    address = await chains.address(Network.bitcoin)
+    watcher = make_watcher(bitcoin, confirmations=2)
+    await watcher.tick()
+    txid = bitcoind.pay(address.address, "0.6")
+    bitcoind.mine(1)
+    await watcher.tick()
+    # What a reorg racing a scan would leave: the payment tied to a block that is not the
+    # chain's, while the cursor's own block still is.
+    async with unit_of_work(chains.runtime.sessionmaker) as session:
+        await session.execute(
+            update(Payment).where(Payment.txid == txid).values(block_hash="00" * 32)
+        )
+
+    bitcoind.mine(1)
+    await watcher.tick()
+    assert (await chains.payment(txid)).state is PaymentStatus.reorged
+    await watcher.tick()
+
+    payment = await chains.payment(txid)
+    assert payment.state is PaymentStatus.confirmed and payment.credit_count == 1
+    assert await chains.events(payment.id) == [
+        "deposit.seen",
+        "deposit.reorged",
+        "deposit.seen",
+        "deposit.confirmed",
+    ]

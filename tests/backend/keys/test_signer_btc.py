@@ -11,6 +11,7 @@ import pytest
 from ecdsa.util import sigdecode_der
 
 from backend.connectors.bitcoin import BitcoinConnector, Utxo
+from backend.connectors.bitcoin.address import output_script
 from backend.connectors.chain import BroadcastRejected
 from backend.db import unit_of_work
 from backend.keys import btc_tx, service, signer
@@ -130,18 +131,12 @@ def assert_signed_by_the_coins_keys(raw: str, plan: Plan) -> None:
         assert txin.sequence == btc_tx.SEQUENCE_RBF  # replaceable: a stuck one can be bumped
         signature, pubkey = txin.witness
         assert signature[-1] == btc_tx.SIGHASH_ALL and len(pubkey) == 33
-        assert btc_tx.p2wpkh_script(pubkey) == _script_of(coin)
+        assert btc_tx.p2wpkh_script(pubkey) == output_script(coin.address, REGTEST)
         digest = unsigned.sighash(index, btc_tx.p2wpkh_script_code(pubkey), coin.sats)
         key = ecdsa.VerifyingKey.from_string(pubkey, curve=ecdsa.SECP256k1)
         assert key.verify_digest(signature[:-1], digest, sigdecode=sigdecode_der)
         _, s = sigdecode_der(signature[:-1], ecdsa.SECP256k1.order)
         assert s <= SECP256K1_HALF_ORDER
-
-
-def _script_of(coin: Utxo) -> bytes:
-    from backend.connectors.bitcoin.address import output_script
-
-    return output_script(coin.address, REGTEST)
 
 
 async def test_a_withdrawal_with_change_is_signed_broadcast_and_mined(

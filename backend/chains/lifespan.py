@@ -53,9 +53,9 @@ def readiness_probe(runtime: Runtime, network: Network) -> Callable[[], Awaitabl
         if row is None:
             return "down: no tick yet"
         if row.failing_s is not None:
-            return f"down: {row.last_error} for {float(row.failing_s):.0f}s"
+            return f"down: {row.last_error} for {row.failing_s:.0f}s"
         if row.idle_s > runtime.settings.chain_watcher_stale_after_s:
-            return f"down: last tick {float(row.idle_s):.0f}s ago"
+            return f"down: last tick {row.idle_s:.0f}s ago"
         return "ok"
 
     return probe

@@ -19,11 +19,12 @@ from backend.events import relay
 from backend.routes import LIFESPAN_HOOKS
 from backend.runtime import open_runtime
 from backend.settings import Settings, get_settings
-from workers import chains, rates, system
+from workers import chains, rates, system, wallets
 
 DOMAINS: list[ModuleType] = [
     system,
     rates,
+    wallets,
 ]
 
 FUNCTIONS: list[Function] = [f for d in DOMAINS for f in getattr(d, "FUNCTIONS", ())]

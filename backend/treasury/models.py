@@ -63,7 +63,15 @@ class OutboundTx(Timestamped, Base):
         CheckConstraint("confirmations >= 0", name="confirmations_not_negative"),
         # One transaction per business step: a second sign attempt finds the first.
         Index("uq_outbound_transactions_kind_reference", "kind", "reference_id", unique=True),
-        Index("uq_outbound_transactions_network_txid", "network", "txid", unique=True),
+        # A refused transaction never existed on chain: the same bytes may be signed again
+        # (same nonce, amount and fees give the same signature, so the same txid).
+        Index(
+            "uq_outbound_transactions_network_txid",
+            "network",
+            "txid",
+            unique=True,
+            postgresql_where=text("status <> 'failed'"),
+        ),
         # A failed transaction gives its nonce back; a live one owns it.
         Index(
             "uq_outbound_transactions_live_nonce",

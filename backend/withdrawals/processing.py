@@ -50,7 +50,12 @@ async def _lock(session: AsyncSession, withdrawal_id: str) -> Withdrawal | None:
 
 async def _overdue(session: AsyncSession, runtime: Runtime, row: Withdrawal) -> bool:
     limit = timedelta(seconds=runtime.settings.withdrawal_send_within_s)
-    return bool(await session.scalar(select(func.now() - row.created_at > limit)))
+    late = await session.scalar(
+        select(Withdrawal.id).where(
+            Withdrawal.id == row.id, Withdrawal.created_at < func.now() - limit
+        )
+    )
+    return late is not None
 
 
 async def _sign(session: AsyncSession, runtime: Runtime, row: Withdrawal) -> bool:

@@ -110,6 +110,7 @@ def upgrade() -> None:
         "outbound_transactions",
         ["network", "txid"],
         unique=True,
+        postgresql_where=sa.text("status <> 'failed'"),
     )
     op.create_table(
         "sweeps",
@@ -299,7 +300,11 @@ def downgrade() -> None:
         postgresql_where=sa.text("status IN ('topping_up', 'sending')"),
     )
     op.drop_table("sweeps")
-    op.drop_index("uq_outbound_transactions_network_txid", table_name="outbound_transactions")
+    op.drop_index(
+        "uq_outbound_transactions_network_txid",
+        table_name="outbound_transactions",
+        postgresql_where=sa.text("status <> 'failed'"),
+    )
     op.drop_index(
         "uq_outbound_transactions_live_nonce",
         table_name="outbound_transactions",

@@ -38,6 +38,11 @@ def _key(payment: Payment, verb: str, generation: int) -> str:
 
 
 def view(payment: Payment, confirmations: int | None = None) -> Deposit:
+    """The wire view; `confirmations` as counted now (default: as the watcher last stored
+    them, none for a payment out of the chain)."""
+    if confirmations is None:
+        gone = payment.state in (PaymentStatus.reorged, PaymentStatus.replaced)
+        confirmations = 0 if gone else payment.confirmations
     return Deposit(
         id=payment.id,
         network=Network(payment.network),
@@ -46,7 +51,7 @@ def view(payment: Payment, confirmations: int | None = None) -> Deposit:
         txid=payment.txid,
         index=payment.output_index,
         status=payment.state,
-        confirmations=payment.confirmations if confirmations is None else confirmations,
+        confirmations=confirmations,
         required_confirmations=payment.required_confirmations,
         block_height=payment.block_height,
         created_at=payment.created_at,

@@ -19,14 +19,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from tronpy.exceptions import ApiError as TronApiError
+from tronpy.exceptions import NotFound as TronNotFound
 
-from backend.connectors.chain import BroadcastRejected, ChainError
+from backend.connectors.chain import BroadcastRejected, ChainError, NodeUnavailable
 from backend.connectors.ethereum import erc20
 from backend.errors import Conflict
 from backend.events import service as events
-from backend.keys import signer
+from backend.keys import btc_plan, signer
+from backend.keys.errors import NotEnoughCoins
 from backend.keys.models import ChainAddress
 from backend.ledger import service as ledger
 from backend.ledger.models import Purpose
@@ -47,16 +51,31 @@ NATIVE: dict[Network, Asset] = {
 }
 
 
+# What a TRX payment must leave behind for its bandwidth (burnt when no free bandwidth is
+# left; 270 bytes at 1,000 sun, rounded up).
+TRX_SEND_RESERVE = Money.of("0.3", Asset.TRX)
+
+
 class SenderBusy(Conflict):
     code = "sender_busy"
     message = "Another transaction from this address is waiting to be sent."
+
+
+class CannotSendYet(Conflict):
+    """The sending address cannot pay for this now (coins or gas short, or the node says it
+    would fail): a treasury matter that a sweep or a top-up resolves; try again later."""
+
+    code = "cannot_send_yet"
+    message = "The sending address cannot pay for this transaction yet."
 
 
 @dataclass(frozen=True)
 class Signed:
     txid: str
     raw: str
-    nonce: int | None
+    amount: Money  # what arrives (a Bitcoin sweep's is what its fee leaves)
+    nonce: int | None = None
+    fee: Money | None = None  # known when signing (Bitcoin); else from the receipt
 
 
 async def find(session: AsyncSession, kind: OutboundKind, reference_id: str) -> OutboundTx | None:
@@ -93,26 +112,88 @@ async def _sign_ethereum(
 ) -> Signed:
     node = connectors.ethereum(runtime)
     settings = runtime.settings
+    try:
+        if amount.asset is Asset.USDT:
+            data = erc20.transfer_calldata(to, amount.minor_units())
+            params = await node.prepare(source.address, node.usdt, data=data)
+        else:
+            params = await node.prepare(source.address, to, value_wei=amount.minor_units())
+    except BroadcastRejected as exc:  # estimating gas says it would revert
+        raise CannotSendYet(reason=exc.extra.get("reason")) from None
+    nonce = await _next_nonce(session, Network.ethereum, source.address, params.nonce)
+    params = replace(params, nonce=nonce)
     if amount.asset is Asset.USDT:
-        data = erc20.transfer_calldata(to, amount.minor_units())
-        params = await node.prepare(source.address, node.usdt, data=data)
-        params = replace(
-            params, nonce=await _next_nonce(session, Network.ethereum, source.address, params.nonce)
-        )
         signed = await signer.sign_erc20_transfer(
             session, settings, source, token=node.usdt, to=to, amount=amount, params=params
         )
-    elif amount.asset is Asset.ETH:
-        params = await node.prepare(source.address, to, value_wei=amount.minor_units())
-        params = replace(
-            params, nonce=await _next_nonce(session, Network.ethereum, source.address, params.nonce)
-        )
+    else:
         signed = await signer.sign_ether_transfer(
             session, settings, source, to=to, amount=amount, params=params
         )
+    return Signed(signed.txid, signed.raw, amount, nonce=nonce)
+
+
+async def _sign_bitcoin(
+    session: AsyncSession,
+    runtime: Runtime,
+    source: ChainAddress,
+    to: str,
+    amount: Money,
+    everything: bool,
+) -> Signed:
+    node = connectors.bitcoin(runtime)
+    settings = runtime.settings
+    coins = await node.unspent([source.address])
+    fee_rate = (await node.estimate_fee()).unit_price
+    try:
+        if everything:
+            plan = btc_plan.plan_sweep(
+                coins, to=to, fee_rate=fee_rate, network=settings.bitcoin_network
+            )
+        else:
+            # Change goes back to the sending address: the hot wallet keeps one address.
+            plan = btc_plan.plan_payment(
+                coins,
+                to=to,
+                sats=amount.minor_units(),
+                change_address=source.address,
+                fee_rate=fee_rate,
+                network=settings.bitcoin_network,
+            )
+    except NotEnoughCoins as exc:
+        raise CannotSendYet(**exc.extra) from None
+    signed = await signer.sign_bitcoin(session, settings, plan)
+    return Signed(
+        signed.txid,
+        signed.raw,
+        Money.from_minor_units(plan.payee.sats, Asset.BTC),
+        fee=Money.from_minor_units(plan.fee, Asset.BTC),
+    )
+
+
+async def _sign_tron(
+    session: AsyncSession, runtime: Runtime, source: ChainAddress, to: str, amount: Money
+) -> Signed:
+    node = connectors.tron(runtime)
+    settings = runtime.settings
+    params = await node.prepare()
+    # A transfer the sender cannot cover still lands in a block (REVERT, OUT_OF_ENERGY) and
+    # burns TRX, so check before signing rather than learn it from the receipt.
+    trx = await node.balance(source.address, Asset.TRX)
+    if amount.asset is Asset.USDT:
+        held = await node.balance(source.address, Asset.USDT)
+        if held < amount or trx < params.max_fee():
+            raise CannotSendYet(usdt=str(held), trx=str(trx))
+        signed = await signer.sign_trc20_transfer(
+            session, settings, source, token=node.usdt, to=to, amount=amount, params=params
+        )
     else:
-        raise ValueError(f"{amount.asset} does not move on Ethereum")
-    return Signed(signed.txid, signed.raw, params.nonce)
+        if trx < amount + TRX_SEND_RESERVE:
+            raise CannotSendYet(trx=str(trx))
+        signed = await signer.sign_trx_transfer(
+            session, settings, source, to=to, amount=amount, params=params
+        )
+    return Signed(signed.txid, signed.raw, amount)
 
 
 async def sign(
@@ -126,8 +207,10 @@ async def sign(
     amount: Money,
 ) -> OutboundTx:
     """Sign `amount` from `source` to `to` for one business step, once; a repeat returns the
-    first. SenderBusy while another transaction of `source` waits to be broadcast; a
-    BroadcastRejected from preparing means the network would refuse it (no funds, no gas)."""
+    first. A Bitcoin sweep moves every coin of `source` (its fee taken from them).
+
+    SenderBusy while another transaction of `source` waits to be broadcast; CannotSendYet
+    when `source` cannot pay for it now."""
     existing = await find(session, kind, reference_id)
     if existing is not None:
         return existing
@@ -153,8 +236,11 @@ async def sign(
         raise SenderBusy(waiting_for=waiting)
     if network is Network.ethereum:
         signed = await _sign_ethereum(session, runtime, source, to, amount)
+    elif network is Network.bitcoin:
+        everything = kind is OutboundKind.sweep
+        signed = await _sign_bitcoin(session, runtime, source, to, amount, everything)
     else:
-        raise ConnectorMissing(network)
+        signed = await _sign_tron(session, runtime, source, to, amount)
     row = OutboundTx(
         id=new_id("otx"),
         network=network,
@@ -162,12 +248,14 @@ async def sign(
         reference_id=reference_id,
         sender=source.address,
         recipient=to,
-        asset=amount.asset,
-        amount=amount.amount,
+        asset=signed.amount.asset,
+        amount=signed.amount.amount,
         nonce=signed.nonce,
         txid=signed.txid,
         raw=signed.raw,
         status=OutboundStatus.signed,
+        fee=signed.fee.amount if signed.fee else None,
+        fee_asset=signed.fee.asset if signed.fee else None,
     )
     session.add(row)
     await session.flush()
@@ -187,13 +275,6 @@ async def sign(
         nonce=row.nonce,
     )
     return row
-
-
-class ConnectorMissing(ChainError):
-    status, code = 503, "sending_unavailable"
-
-    def __init__(self, network: Network) -> None:
-        super().__init__(f"Sending on {network} is not available on this deployment.")
 
 
 # ---------------------------------------------------------------------------- broadcasting
@@ -233,8 +314,15 @@ async def broadcast(session: AsyncSession, runtime: Runtime, tx: OutboundTx) -> 
     except BroadcastRejected as exc:
         reason = str(exc.extra.get("reason") or exc.message)
         log.warning("outbound.rejected", outbound_id=tx.id, txid=tx.txid, reason=reason)
+        # Refused: never in a block, so no fee was paid (a Bitcoin plan's fee included).
         return await _move(
-            session, tx, OutboundStatus.failed, last_error=reason[:500], final_at=func.now()
+            session,
+            tx,
+            OutboundStatus.failed,
+            last_error=reason[:500],
+            final_at=func.now(),
+            fee=None,
+            fee_asset=None,
         )
     except ChainError as exc:
         await _remember_trouble(session, tx, exc)
@@ -274,6 +362,41 @@ async def _where_ethereum(runtime: Runtime, tx: OutboundTx) -> Seen:
     )
 
 
+async def _where_bitcoin(runtime: Runtime, tx: OutboundTx) -> Seen:
+    # A Bitcoin transaction cannot fail once mined, and its fee was fixed when signed.
+    depth = await connectors.bitcoin(runtime).confirmations(tx.txid)
+    return Seen(depth, None, True, fee_paid(tx))
+
+
+async def _where_tron(runtime: Runtime, tx: OutboundTx) -> Seen:
+    node = connectors.tron(runtime)
+    depth = await node.confirmations(tx.txid)
+    if depth == 0:
+        return Seen(0, None, True, None)
+    try:
+        info = await node.client.get_transaction_info(tx.txid)
+    except (TronNotFound, TronApiError) as exc:  # it answered, but has no receipt (yet)
+        raise ChainError("The Tron node has no receipt for this transaction.") from exc
+    except httpx.HTTPError as exc:
+        raise NodeUnavailable("The Tron node did not answer gettransactioninfobyid.") from exc
+    # A contract call says SUCCESS or why not (REVERT, OUT_OF_ENERGY) and burns its fee
+    # either way; a plain TRX transfer carries no result and cannot fail once in a block.
+    result = info.get("receipt", {}).get("result", "SUCCESS")
+    return Seen(
+        depth=depth,
+        block_height=info.get("blockNumber"),
+        succeeded=result == "SUCCESS",
+        fee=Money.from_minor_units(int(info.get("fee", 0)), Asset.TRX),
+    )
+
+
+WHERE = {
+    Network.ethereum: _where_ethereum,
+    Network.bitcoin: _where_bitcoin,
+    Network.tron: _where_tron,
+}
+
+
 async def _post_fee(session: AsyncSession, tx: OutboundTx, fee: Money) -> None:
     if fee.is_zero():
         return
@@ -298,10 +421,7 @@ async def track(session: AsyncSession, runtime: Runtime, tx: OutboundTx) -> Outb
         return tx
     network = Network(tx.network)
     try:
-        if network is Network.ethereum:
-            seen = await _where_ethereum(runtime, tx)
-        else:
-            raise ConnectorMissing(network)
+        seen = await WHERE[network](runtime, tx)
         if seen.depth == 0:
             await connectors.for_network(runtime, network).broadcast(tx.raw)
     except ChainError as exc:

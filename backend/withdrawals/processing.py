@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import queue
-from backend.connectors.chain import BroadcastRejected, ChainError
+from backend.connectors.chain import ChainError
 from backend.keys import service as keys
 from backend.logs import get_logger
 from backend.runtime import Runtime
@@ -76,15 +76,10 @@ async def _sign(session: AsyncSession, runtime: Runtime, row: Withdrawal) -> boo
         )
     except outbound.SenderBusy:
         return False  # the hot wallet's previous transaction goes out first
-    except BroadcastRejected as exc:
-        # The node says it would fail now (the hot wallet lacks coins or gas): a treasury
-        # matter, retried until the sweeper or an operator tops the hot wallet up.
-        log.warning(
-            "withdrawals.cannot_sign",
-            withdrawal_id=row.id,
-            network=network,
-            reason=exc.extra.get("reason"),
-        )
+    except outbound.CannotSendYet as exc:
+        # The hot wallet lacks coins or gas: a treasury matter, retried until the sweeper or
+        # an operator tops it up (or the withdrawal is overdue and fails).
+        log.warning("withdrawals.cannot_sign", withdrawal_id=row.id, network=network, **exc.extra)
         return False
     except ChainError as exc:
         log.warning("withdrawals.node_trouble", withdrawal_id=row.id, error=exc.code)

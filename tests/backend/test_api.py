@@ -16,6 +16,7 @@ from backend.api import PUBLIC, Call, Endpoint
 from backend.app import create_app
 from backend.errors import Conflict
 from backend.settings import Settings
+from backend.users.access import signed_in
 from contract.base import RequestModel
 from contract.money import Money
 from tests.conftest import WithState
@@ -52,6 +53,7 @@ ENDPOINTS = [
              status=201),
     Endpoint("POST", "/refused", refuse, PUBLIC, "Refuse", body=Order, response=Receipt),
     Endpoint("GET", "/explode", explode, PUBLIC, "Explode", response=Receipt),
+    Endpoint("POST", "/members", place, signed_in(), "Members", body=Order, response=Receipt),
 ]  # fmt: skip
 
 
@@ -207,3 +209,13 @@ async def test_openapi_documents_bodies_and_errors(settings: Settings) -> None:
     }
     assert {"201", "400", "413", "415", "422", "429"} <= set(post["responses"])
     assert "Money" in spec["components"]["schemas"]
+
+
+async def test_an_anonymous_caller_is_refused_before_its_body_is_read(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/members", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 401
+    assert error(response)["code"] == "not_authenticated"

@@ -1,7 +1,7 @@
 """prices: quotes (held offers, consumed once), limit usage and per-user limit overrides
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0004
 Depends on: 0004 (quotes.owner_id references users)
 """
 
@@ -12,9 +12,9 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0005"
-down_revision: str | None = "0001"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = "0004"
+depends_on: str | Sequence[str] | None = None
 
 SUPPORTED = (
     "(asset = 'BTC' AND network = 'bitcoin') OR (asset = 'ETH' AND network = 'ethereum')"

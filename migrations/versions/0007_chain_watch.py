@@ -1,7 +1,7 @@
 """chain watch: payments to our addresses, per-network cursors and reorg checkpoints
 
 Revision ID: 0007
-Revises: 0001
+Revises: 0006
 """
 
 from collections.abc import Sequence
@@ -10,10 +10,10 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0007"
-down_revision: str | None = "0001"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 # The payments reference chain_addresses (keys), another branch until the revisions are chained.
-depends_on: str | Sequence[str] | None = "0006"
+depends_on: str | Sequence[str] | None = None
 
 NETWORKS = "network IN ('bitcoin', 'ethereum', 'tron')"
 

@@ -1,7 +1,7 @@
 """wallets: withdrawals, P2P transfers, the transactions we send, and sweeps
 
 Revision ID: 0008
-Revises: 0001
+Revises: 0007
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0001"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from web import account, auth, public
+from web import account, auth, public, wallet
 
 ROUTES: list[BaseRoute] = [
     *public.ROUTES,
     *auth.ROUTES,
     *account.ROUTES,
+    *wallet.ROUTES,
 ]

@@ -28,7 +28,7 @@ from backend.limits.config import DEFAULT_LIMITS, LimitSet, check_limits
 from backend.rates.providers import RATE_PROVIDERS
 from contract.kyc import KycTier
 from contract.limits import LimitAction
-from contract.money import Network
+from contract.money import Asset, Network
 
 DEV_SECRET = "dev-insecure-change-me"  # noqa: S105 - the value production refuses to run with
 DEV_JWT_KEY = "dev-insecure-jwt-signing-key-change-me"  # refused in production
@@ -144,6 +144,17 @@ class Settings(BaseSettings):
             raise ValueError("CHAIN_CONFIRMATIONS are at least 1 block")
         return table
 
+    def sweep_threshold(self, asset: Asset, network: Network) -> Decimal:
+        """The least a deposit address must hold of `asset` on `network` to be swept."""
+        key = f"{asset}:{network}"
+        if key in self.sweep_thresholds:
+            return self.sweep_thresholds[key]
+        if self.environment is Environment.production:
+            table = {"BTC:bitcoin": "0.001", "USDT:ethereum": "100", "USDT:tron": "20"}
+        else:
+            table = {"BTC:bitcoin": "0.0001", "USDT:ethereum": "1", "USDT:tron": "1"}
+        return Decimal(table[key])
+
     def confirmations_required(self, network: Network) -> int:
         """Blocks (counting its own) a payment on `network` needs before it is credited."""
         if network in self.chain_confirmations:
@@ -183,14 +194,12 @@ class Settings(BaseSettings):
 
     # Custodial wallets (backend/withdrawals, backend/treasury): how long a withdrawal may
     # wait to be signed (the hot wallet short of coins or gas) before it fails and its funds
-    # return; the balance a deposit address must reach before the sweeper moves it to the
-    # hot wallet, per "ASSET:network" (each sweep pays network fees, so dust stays put).
+    # return; SWEEP_THRESHOLDS overrides the balance a deposit address must reach before the
+    # sweeper moves it to the hot wallet, per "ASSET:network" (each sweep pays network fees,
+    # so dust stays put; production: BTC:bitcoin 0.001, USDT:ethereum 100, USDT:tron 20;
+    # dev and test: BTC 0.0001, USDT 1, so a small test deposit reaches the hot wallet).
     withdrawal_send_within_s: int = Field(default=6 * 3600, ge=60)
-    sweep_thresholds: dict[str, Decimal] = {
-        "BTC:bitcoin": Decimal("0.001"),
-        "USDT:ethereum": Decimal(100),
-        "USDT:tron": Decimal(20),
-    }
+    sweep_thresholds: dict[str, Decimal] = {}
 
     @field_validator("mpesa_c2b_tariff", "mpesa_b2c_tariff")
     @classmethod

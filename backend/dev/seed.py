@@ -35,6 +35,7 @@ from backend.logs import get_logger
 from backend.runtime import Runtime
 from backend.settings import get_settings
 from backend.users.demo import demo_users
+from backend.wallets.demo import demo_wallets
 
 log = get_logger(__name__)
 
@@ -83,6 +84,7 @@ async def _master_seed(session: AsyncSession, demo: Demo) -> None:
 
 
 STEPS.append(_master_seed)
+STEPS.append(demo_wallets)  # needs the master seed: hot wallets derive from it
 
 
 async def seed(

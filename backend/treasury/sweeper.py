@@ -47,6 +47,7 @@ from backend.wallets import machine
 from contract.deposits import PaymentStatus
 from contract.ids import new_id
 from contract.money import Asset, Money, Network, Rounding
+from contract.wallets import WALLET_NETWORKS
 
 log = get_logger(__name__)
 
@@ -61,10 +62,12 @@ PLAN_BATCH = 100
 
 
 def thresholds(runtime: Runtime) -> dict[tuple[Asset, Network], Money]:
+    """What a deposit address must hold before it is swept, per wallet asset and network."""
+    settings = runtime.settings
     return {
-        (Asset(asset), Network(network)): Money.of(amount, asset)
-        for key, amount in runtime.settings.sweep_thresholds.items()
-        for asset, network in [key.split(":", 1)]
+        (asset, network): Money.of(settings.sweep_threshold(asset, network), asset)
+        for asset, networks in WALLET_NETWORKS.items()
+        for network in networks
     }
 
 

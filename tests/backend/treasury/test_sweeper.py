@@ -225,7 +225,7 @@ async def test_below_the_threshold_nothing_is_swept(
     deposit = await deposit_address(api, customer, "ethereum")
     watching = await watcher(nodes.ethereum)
     await send_test_usdt(nodes.anvil.rpc_url, payer.private_key, usdt, deposit,
-                         Money.of("99.99", "USDT"))  # fmt: skip
+                         Money.of("0.999999", "USDT"))  # fmt: skip
     await watching.tick()
 
     assert await plan(runtime) == []

@@ -11,7 +11,8 @@ one business step (kind, reference) signs at most once; a sender signs its next 
 only when none of its transactions is signed-but-unsent, under a per-sender lock, so nonces
 follow one another without gaps. A transaction is final once its block is
 `confirmations_required` deep: confirmed if it succeeded, failed if it reverted; the fee
-it paid is then posted hot wallet → network fees, once.
+it paid (Bitcoin's fixed when signing, Ethereum's and Tron's read from the receipt) is then
+posted hot wallet → network fees, once.
 """
 
 from __future__ import annotations
@@ -43,13 +44,6 @@ from contract.ids import new_id
 from contract.money import Asset, Money, Network
 
 log = get_logger(__name__)
-
-NATIVE: dict[Network, Asset] = {
-    Network.bitcoin: Asset.BTC,
-    Network.ethereum: Asset.ETH,
-    Network.tron: Asset.TRX,
-}
-
 
 # What a TRX payment must leave behind for its bandwidth (burnt when no free bandwidth is
 # left; 270 bytes at 1,000 sun, rounded up).

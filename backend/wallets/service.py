@@ -97,21 +97,38 @@ async def count_against_limits(
     await limits.record(session, runtime.settings, user_id, LimitAction.withdraw, value, reference)
 
 
-async def hold(session: AsyncSession, user_id: str, total: Money, key: str, reference: str) -> None:
-    """Move `total` from the user's available balance to held, once per `key`; refuses with
-    a plain-words InsufficientBalance (409) rather than the ledger's account ids."""
-    available = await ledger.open_account(session, user_id, total.asset)
-    held = await ledger.open_account(session, user_id, total.asset, Purpose.held)
+async def _spend(
+    session: AsyncSession,
+    user_id: str,
+    destination_id: str,
+    amount: Money,
+    key: str,
+    *,
+    memo: str,
+    reference: str,
+) -> None:
+    """Move `amount` out of the user's available balance, once per `key`; refuses with a
+    plain-words InsufficientBalance (409) rather than the ledger's account ids."""
+    available = await ledger.open_account(session, user_id, amount.asset)
     try:
         await ledger.post(
             session,
             key,
-            ledger.transfer(available.id, held.id, total),
-            memo=f"hold {total} for {reference}",
+            ledger.transfer(available.id, destination_id, amount),
+            memo=memo,
             reference=reference,
         )
     except ledger.InsufficientFunds as exc:
-        raise InsufficientBalance(exc.balance, total) from None
+        raise InsufficientBalance(exc.balance, amount) from None
+
+
+async def hold(session: AsyncSession, user_id: str, total: Money, key: str, reference: str) -> None:
+    """Reserve `total` of the user's available balance (available → held) for `reference`."""
+    held = await ledger.open_account(session, user_id, total.asset, Purpose.held)
+    await _spend(
+        session, user_id, held.id, total, key, memo=f"hold {total} for {reference}",
+        reference=reference,
+    )  # fmt: skip
 
 
 async def pay(
@@ -124,19 +141,9 @@ async def pay(
     memo: str,
     reference: str,
 ) -> None:
-    """Move `amount` from one user's available balance to another's, once per `key`."""
-    source = await ledger.open_account(session, sender_id, amount.asset)
+    """Move `amount` from one user's available balance to another's."""
     destination = await ledger.open_account(session, recipient_id, amount.asset)
-    try:
-        await ledger.post(
-            session,
-            key,
-            ledger.transfer(source.id, destination.id, amount),
-            memo=memo,
-            reference=reference,
-        )
-    except ledger.InsufficientFunds as exc:
-        raise InsufficientBalance(exc.balance, amount) from None
+    await _spend(session, sender_id, destination.id, amount, key, memo=memo, reference=reference)
 
 
 # ------------------------------------------------------------------------ deposit addresses

@@ -118,14 +118,19 @@ def test_whole_shillings_are_required_for_mpesa_amounts() -> None:
     assert caught.value.code == "amount_not_whole_shillings"
 
 
-async def test_network_fees_fall_back_to_a_labelled_default(runtime: Runtime) -> None:
+async def test_network_fees_fall_back_to_a_labelled_default_when_the_node_is_down(
+    runtime: Runtime,
+) -> None:
+    # The test settings point the Bitcoin and Tron connectors at ports where no node runs.
     cost = await fees.network_cost(runtime, Asset.BTC, Network.bitcoin)
     assert cost.cost == Money.of("0.00001410", Asset.BTC)  # 10 sat/vB x 141 vB
-    assert cost.source == "configured default"
+    assert cost.source == "configured default (node unavailable)"
     usdt = await fees.network_cost(runtime, Asset.USDT, Network.tron)
     # 65,000 energy x 210 sun + 345,000 sun of bandwidth = 13.995 TRX.
     assert usdt.cost == Money.of("13.995", Asset.TRX)
-    assert usdt.describe() == "Network fee (13.995000 TRX, 210 sun/energy, configured default)"
+    assert usdt.describe() == (
+        "Network fee (13.995000 TRX, 210 sun/energy, configured default (node unavailable))"
+    )
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ class Environment(StrEnum):
 
 
 class WebSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     environment: Environment = Environment.dev
     # Where web reaches the API (may be a private address); every page talks to it.
@@ -32,7 +32,11 @@ class WebSettings(BaseSettings):
     public_web_url: str = "http://127.0.0.1:8001"
     # Keys the session cookie (HKDF-derived, so the API's use of it never shares a key).
     secret_key: SecretStr = SecretStr(DEV_SECRET)
-    session_max_age_s: int = Field(default=14 * 24 * 3600, ge=60)
+    # The browser cookie's lifetime. Its own name: the API's SESSION_MAX_AGE_S is how long a
+    # signed-in session may live at all, a different thing that shares one .env.
+    session_max_age_s: int = Field(
+        default=14 * 24 * 3600, ge=60, validation_alias="WEB_SESSION_MAX_AGE_S"
+    )
     api_timeout_s: int = Field(default=10, ge=1)
 
     @model_validator(mode="after")

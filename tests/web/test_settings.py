@@ -46,7 +46,8 @@ def test_production_refuses_dev_defaults(override: dict[str, object], named: str
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("API_URL", "http://api.internal:8000")
-    monkeypatch.setenv("SESSION_MAX_AGE_S", "3600")
+    monkeypatch.setenv("WEB_SESSION_MAX_AGE_S", "3600")
+    monkeypatch.setenv("SESSION_MAX_AGE_S", "7200")  # the API's, not the cookie's
     settings = WebSettings()
     assert settings.api_url == "http://api.internal:8000"
     assert settings.session_max_age_s == 3600

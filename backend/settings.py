@@ -42,7 +42,7 @@ class Environment(StrEnum):
 
 
 class BitcoinNetwork(StrEnum):
-    """Which Bitcoin chain addresses are for: `bc1…` on mainnet, `tb1…` testnet, `bcrt1…` regtest."""
+    """Which Bitcoin chain addresses are for: `bc1…` mainnet, `tb1…` testnet, `bcrt1…` regtest."""
 
     mainnet = "mainnet"
     testnet = "testnet"

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import http.client
-import random
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -27,9 +26,7 @@ from backend.connectors.chain import (
     NodeUnavailable,
     TransactionNotFound,
 )
-from backend.logs import get_logger
-
-log = get_logger(__name__)
+from backend.connectors.retry import Transient, retrying
 
 RPC_IN_WARMUP = -28
 RPC_INVALID_ADDRESS_OR_KEY = -5
@@ -46,14 +43,6 @@ _TRANSACTION_METHODS = frozenset({"getrawtransaction", "getmempoolentry", "gettr
 _RAW_TX_METHODS = frozenset({"sendrawtransaction", "decoderawtransaction"})
 _BLOCK_METHODS = frozenset({"getblockhash", "getblock", "getblockheader"})
 _TRANSPORT_ERRORS = (OSError, http.client.HTTPException)
-
-
-class _Retry(Exception):
-    """A failure worth another attempt; carries what to raise once attempts run out."""
-
-    def __init__(self, final: ChainError) -> None:
-        super().__init__(final.message)
-        self.final = final
 
 
 class BitcoinRpc:
@@ -91,19 +80,19 @@ class BitcoinRpc:
 
     async def call(self, method: str, *params: Any) -> Any:
         """Run one RPC; retried while the node is unreachable, busy or starting."""
-        delay = self.backoff_s
-        for attempt in range(1, self.attempts + 1):
-            try:
-                async with self._slots:
-                    return await asyncio.to_thread(self._call_sync, method, params)
-            except _Retry as retry:
-                final = retry.final
-            if attempt < self.attempts:
-                log.warning("bitcoin.rpc_retry", method=method, attempt=attempt, error=final.code)
-                await asyncio.sleep(delay * (0.75 + random.random() / 2))  # noqa: S311 - jitter
-                delay = min(delay * 2, self.max_backoff_s)
-        log.warning("bitcoin.node_unavailable", method=method, error=final.code)
-        raise final
+
+        async def attempt() -> Any:
+            async with self._slots:
+                return await asyncio.to_thread(self._call_sync, method, params)
+
+        return await retrying(
+            attempt,
+            network="bitcoin",
+            method=method,
+            attempts=self.attempts,
+            backoff_s=self.backoff_s,
+            max_backoff_s=self.max_backoff_s,
+        )
 
     def _call_sync(self, method: str, params: tuple[Any, ...]) -> Any:
         proxy = AuthServiceProxy(self._url, timeout=self.timeout_s)
@@ -112,7 +101,7 @@ class BitcoinRpc:
         except JSONRPCException as exc:
             raise _translate(method, exc) from None
         except _TRANSPORT_ERRORS as exc:
-            raise _Retry(
+            raise Transient(
                 NodeUnavailable("The Bitcoin node cannot be reached.", reason=type(exc).__name__)
             ) from None
         except ValueError as exc:  # a body that claimed to be JSON and was not
@@ -127,13 +116,13 @@ def _translate(method: str, exc: JSONRPCException) -> Exception:
     code: int | None = exc.code
     reason = str(exc.message or "")
     if code == RPC_IN_WARMUP:
-        return _Retry(NodeUnavailable("The Bitcoin node is starting.", reason=reason))
+        return Transient(NodeUnavailable("The Bitcoin node is starting.", reason=reason))
     if code == CLIENT_NON_JSON:
         if "401" in reason or "403" in reason:
             return ChainError("The Bitcoin node refused our RPC credentials.", reason=reason)
-        return _Retry(NodeUnavailable("The Bitcoin node is overloaded.", reason=reason))
+        return Transient(NodeUnavailable("The Bitcoin node is overloaded.", reason=reason))
     if code == RPC_INVALID_PARAMETER and "already in progress" in reason:
-        return _Retry(NodeUnavailable("The Bitcoin node is busy scanning.", reason=reason))
+        return Transient(NodeUnavailable("The Bitcoin node is busy scanning.", reason=reason))
     if code in (RPC_VERIFY_ERROR, RPC_VERIFY_REJECTED, RPC_VERIFY_ALREADY_IN_UTXO_SET):
         return BroadcastRejected(reason=reason, rpc_code=code)
     if code == RPC_DESERIALIZATION_ERROR and method in _RAW_TX_METHODS:

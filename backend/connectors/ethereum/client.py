@@ -11,8 +11,6 @@ Plain ETH sent to a deposit address is not scanned for: ETH is held only to pay 
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -37,6 +35,7 @@ from backend.connectors.chain import (
     Transfer,
 )
 from backend.connectors.ethereum import erc20
+from backend.connectors.retry import Transient, retrying
 from backend.logs import get_logger
 from backend.settings import Settings
 from contract.money import Asset, Money, Network
@@ -168,8 +167,8 @@ class EthereumConnector:
         The node's own error message travels in `ChainError.extra["reason"]` (for logs and
         the caller's decisions), never in the message an API client could see.
         """
-        delay, attempts = self.backoff_s, attempts or self.attempts
-        for attempt in range(1, attempts + 1):
+
+        async def attempt() -> T:
             try:
                 return await call()
             except web3_errors.TransactionNotFound:
@@ -185,18 +184,23 @@ class EthereumConnector:
                     raise NodeUnavailable(
                         f"The Ethereum node refused {method} (HTTP {exc.status})."
                     ) from exc
-                failure: Exception = exc
+                raise self._unavailable(method, exc) from exc
             except _TRANSIENT as exc:
-                failure = exc
-            if attempt == attempts:
-                break
-            log.warning(
-                "ethereum.rpc_retry", method=method, attempt=attempt, error=type(failure).__name__
-            )
-            await asyncio.sleep(delay * (1 + random.random() / 4))  # noqa: S311 - jitter, not crypto
-            delay = min(delay * 2, self.max_backoff_s)
-        log.warning("ethereum.node_unavailable", method=method, error=type(failure).__name__)
-        raise NodeUnavailable(f"The Ethereum node did not answer {method}.") from failure
+                raise self._unavailable(method, exc) from exc
+
+        return await retrying(
+            attempt,
+            network="ethereum",
+            method=method,
+            attempts=attempts or self.attempts,
+            backoff_s=self.backoff_s,
+            max_backoff_s=self.max_backoff_s,
+        )
+
+    @staticmethod
+    def _unavailable(method: str, failure: Exception) -> Transient:
+        final = NodeUnavailable(f"The Ethereum node did not answer {method}.")
+        return Transient(final, error=type(failure).__name__)
 
     # -- chain ------------------------------------------------------------------------------
 

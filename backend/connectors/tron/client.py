@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from collections.abc import Set as AbstractSet
@@ -48,13 +47,11 @@ from backend.connectors.chain import (
     TransactionNotFound,
     Transfer,
 )
+from backend.connectors.retry import Transient, retrying
 from backend.connectors.tron.address import from_hex, to_hex, validate_address
 from backend.connectors.tron.transaction import TronTxParams
-from backend.logs import get_logger
 from backend.settings import Settings
 from contract.money import Asset, Money, Network
-
-log = get_logger(__name__)
 
 T = TypeVar("T")
 
@@ -139,9 +136,8 @@ class TronConnector:
     async def _call(self, what: str, request: Callable[[], Awaitable[T]]) -> T:
         """One API call with retries on transport trouble; an answer that is an error is not
         retried. The node's own words travel in `extra["reason"]`, never in the message."""
-        delay = self.backoff_s
-        failure: Exception | None = None
-        for attempt in range(1, self.attempts + 1):
+
+        async def attempt() -> T:
             try:
                 async with self._slots:
                     return await request()
@@ -157,15 +153,19 @@ class TronConnector:
                     raise ChainError(
                         f"The Tron node refused {what} (HTTP {status}).", reason=str(status)
                     ) from None
-                failure = exc
+                raise _unavailable(exc) from exc
             except (httpx.TransportError, json.JSONDecodeError, _Busy) as exc:
-                failure = exc  # unreachable, timed out, an HTML error page, or busy
-            if attempt < self.attempts:
-                log.warning("tron.api_retry", call=what, attempt=attempt, error=_name(failure))
-                await asyncio.sleep(delay * (0.75 + random.random() / 2))  # noqa: S311 - jitter
-                delay = min(delay * 2, self.max_backoff_s)
-        log.warning("tron.node_unavailable", call=what, error=_name(failure))
-        raise NodeUnavailable("The Tron node did not answer.", reason=_name(failure)) from failure
+                # Unreachable, timed out, an HTML error page, or busy.
+                raise _unavailable(exc) from exc
+
+        return await retrying(
+            attempt,
+            network="tron",
+            method=what,
+            attempts=self.attempts,
+            backoff_s=self.backoff_s,
+            max_backoff_s=self.max_backoff_s,
+        )
 
     async def _request(self, path: str, body: dict[str, Any]) -> Any:
         """A raw java-tron call through tronpy's provider (for what AsyncTron does not wrap)."""
@@ -437,5 +437,6 @@ def _text(message: str) -> str:
         return message
 
 
-def _name(failure: Exception | None) -> str:
-    return type(failure).__name__ if failure is not None else "unknown"
+def _unavailable(failure: Exception) -> Transient:
+    name = type(failure).__name__
+    return Transient(NodeUnavailable("The Tron node did not answer.", reason=name), error=name)

@@ -31,7 +31,10 @@ from web.templating import render
 
 PENDING_LOGIN: SessionKey[dict] = SessionKey("pending_login", dict)  # type: ignore[type-arg]
 PENDING_TTL_S = 300
-HOME = "/account"
+# With no `next`, login lands by role: customers on their wallet, everyone else on the
+# account pages (a wallet is not what a merchant or an admin came for first).
+HOMES = {Role.customer: "/wallet"}
+ACCOUNT = "/account"
 
 # A rotated refresh token is spent; two requests from one browser that both found the
 # access token expired would otherwise both present it, and the second would look like
@@ -86,14 +89,26 @@ def _sign_in(session: Session, pair: TokenPair) -> None:
     _store(session, pair)
 
 
+def home_for(role: Role) -> str:
+    return HOMES.get(role, ACCOUNT)
+
+
 def safe_next(target: str | None) -> str:
-    """Only same-site paths: `next=https://evil.example` must not bounce a person away."""
+    """Only same-site paths: `next=https://evil.example` must not bounce a person away.
+    "" means no target: the person lands on their home (`_landing`)."""
     if not target:
-        return HOME
+        return ""
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return HOME
+        return ""
     return target
+
+
+async def _landing(request: Request, target: str) -> RedirectResponse:
+    """After signing in: the page asked for, else the person's home by role."""
+    if not target:
+        target = home_for((await api(request).get("/v1/me", User)).role)
+    return RedirectResponse(target, status_code=303)
 
 
 def field_errors(error: ApiError) -> dict[str, str]:
@@ -132,7 +147,7 @@ def login_required(
                 return RedirectResponse(f"/login?next={back}", status_code=303)
             if roles and user.role not in roles:
                 session.flash("That page is for another kind of account.", "error")
-                return RedirectResponse(HOME, status_code=303)
+                return RedirectResponse(home_for(user.role), status_code=303)
             return await handler(request, user)
 
         return page
@@ -249,7 +264,7 @@ async def login(request: Request) -> Response:
             status_code=page_status(error),
         )
     _sign_in(session, pair)
-    return RedirectResponse(target, status_code=303)
+    return await _landing(request, target)
 
 
 async def two_factor_page(request: Request) -> Response:
@@ -284,7 +299,7 @@ async def two_factor(request: Request) -> Response:
             status_code=page_status(error),
         )
     _sign_in(session, pair)
-    return RedirectResponse(safe_next(pending.get("next")), status_code=303)
+    return await _landing(request, safe_next(pending.get("next")))
 
 
 async def logout(request: Request) -> Response:

@@ -92,7 +92,7 @@ async def test_two_factor_from_setup_to_login(
     web: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     someone = await make_account(api, runtime, Role.customer)
-    assert (await log_in(web, someone.email)).headers["location"] == "/account"
+    assert (await log_in(web, someone.email)).headers["location"] == "/wallet"
     setup = await post_form(web, "/account/security", "/account/security/2fa/enroll", {})
     assert "<svg" in setup.text
     secret = re.search(r'id="totp-secret"[^>]*>([A-Z2-7]+)<', setup.text)
@@ -116,7 +116,7 @@ async def test_two_factor_from_setup_to_login(
     assert bad.status_code == 401 and "not right" in bad.text
     good = await post_form(web, "/login/2fa", "/login/2fa",
                            {"otp": totp.at(time.time() + totp.interval)})  # fmt: skip
-    assert good.status_code == 303 and good.headers["location"] == "/account"
+    assert good.status_code == 303 and good.headers["location"] == "/wallet"
     assert "2FA on" in (await web.get("/account")).text
 
 
@@ -162,7 +162,7 @@ async def test_only_same_site_next_targets_are_followed(
 ) -> None:
     someone = await make_account(api, runtime, Role.customer)
     token = csrf_of((await web.get("/login?next=https://evil.example/")).text)
-    for target, expected in (("https://evil.example/", "/account"), ("//evil.example", "/account"),
+    for target, expected in (("https://evil.example/", "/wallet"), ("//evil.example", "/wallet"),
                              ("/account/security", "/account/security")):  # fmt: skip
         response = await web.post("/login", data={"email": someone.email, "password": PASSWORD,
                                                   "next": target, "csrf_token": token})  # fmt: skip
@@ -203,8 +203,30 @@ async def test_customers_do_not_get_the_api_keys_page(
     customer = await make_account(api, runtime, Role.customer)
     await log_in(web, customer.email)
     response = await web.get("/account/api-keys")
-    assert response.status_code == 303 and response.headers["location"] == "/account"
+    assert response.status_code == 303 and response.headers["location"] == "/wallet"
     assert "API keys" not in (await web.get("/account")).text
+
+
+def nav_links(html: str) -> list[str]:
+    nav = html.split('aria-label="Signed in"', 1)[1].split("</nav>", 1)[0]
+    return re.findall(r'<a href="([^"]+)"', nav)
+
+
+async def test_signed_in_people_land_on_their_home_and_share_one_navigation(
+    web: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # Customers used to land on /account, whose pages had no way to the wallet.
+    homes = {Role.customer: "/wallet", Role.merchant: "/account", Role.admin: "/account"}
+    links = {Role.customer: ["/wallet", "/account"], Role.admin: ["/account"],
+             Role.merchant: ["/wallet", "/account", "/account/api-keys"]}  # fmt: skip
+    for role, home in homes.items():
+        person = await make_account(api, runtime, role)
+        assert (await log_in(web, person.email)).headers["location"] == home
+        for page in ["/account", "/account/security", *links[role][:1]]:
+            html = (await web.get(page)).text
+            assert nav_links(html) == links[role], (role, page)
+            assert 'action="/logout"' in html
+        await post_form(web, "/account", "/logout", {})
 
 
 async def test_devices_page_lists_and_signs_out_other_devices(

@@ -85,7 +85,7 @@ class TransferCost(_Config):
     fixed_minor: int = Field(default=0, ge=0)
 
 
-# Platform fees per flow. A business decision: these are placeholders to be set per deployment.
+# Platform fees per flow: a business decision, so every deployment sets its own (FEE_PLATFORM).
 DEFAULT_PLATFORM_FEES: dict[Flow, PlatformFee] = {
     Flow.invoice: PlatformFee(percent=Decimal("1.0")),
     Flow.buy: PlatformFee(percent=Decimal("1.5"), minimum_kes=Decimal(5)),

@@ -8,11 +8,15 @@ import re
 import time
 import uuid
 
+import httpx
 import pyotp
 import pytest
 from playwright.async_api import Locator, Page, expect
 
 from backend.runtime import Runtime
+from contract.users import Role
+from tests.identity import PASSWORD as ACCOUNT_PASSWORD
+from tests.identity import make_account
 
 from .conftest import Tab
 
@@ -146,3 +150,24 @@ async def test_merchant_journey_on_a_desktop_and_an_api_key(desktop: Tab, runtim
     await expect(page.get_by_role("list", name="Signed-in devices")).to_contain_text("Chrome on")
     await desktop.screenshot("devices")
     assert desktop.problems == []
+
+
+async def test_a_merchant_header_stays_on_one_line_on_a_phone(
+    phone: Tab, api: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # Wallet, Account, API keys and Log out wrapped onto two lines at 390 px.
+    merchant = await make_account(api, runtime, Role.merchant)
+    page = phone.page
+    await page.goto("/login")
+    await page.get_by_label("Email").fill(merchant.email)
+    await page.get_by_label("Password").fill(ACCOUNT_PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await expect(page).to_have_url(re.compile(r"/account$"))
+    nav = page.get_by_role("navigation", name="Signed in")
+    await expect(nav_link(page, "Wallet")).to_be_visible()
+    box = await nav.bounding_box()
+    assert box is not None and box["height"] <= 40, box
+    await tab_link(page, "API keys").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("API keys")
+    assert await phone.overflow_x() <= 0
+    await phone.screenshot("merchant-phone-header")

@@ -1,4 +1,4 @@
-"""House style that a linter can check is a test: ruff's lint rules and its formatting."""
+"""House style that a tool can check is a test: ruff lint and format, mypy types."""
 
 from __future__ import annotations
 
@@ -26,4 +26,26 @@ def test_ruff_finds_nothing() -> None:
 
 def test_code_is_formatted() -> None:
     result = _ruff("format", "--check", "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_types_check(tmp_path: Path) -> None:
+    # Strict on contract/ and backend/ (pyproject.toml), checked on web/ and workers/ too.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--cache-dir",
+            str(tmp_path / "mypy"),
+            "contract",
+            "backend",
+            "web",
+            "workers",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -6,9 +6,10 @@ back on error, and only then runs the after-commit hooks (job enqueues, notifica
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import DateTime, MetaData, func
@@ -40,6 +41,11 @@ class Base(DeclarativeBase):
 
 class Timestamped:
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+def one_of(column: str, values: Iterable[StrEnum]) -> str:
+    """A CHECK expression keeping `column` to an enum's values (sorted: stable SQL text)."""
+    return f"{column} IN ({', '.join(repr(str(value)) for value in sorted(values))})"
 
 
 def utcnow() -> datetime:

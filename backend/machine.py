@@ -1,6 +1,6 @@
-"""One way to change a status, shared by the wallet state machines (withdrawals, outbound
-transactions, sweeps): a compare-and-set UPDATE from any status allowed to reach the new
-one, and an event row in the same transaction.
+"""One way to change a status, shared by the state machines that emit an event per move
+(withdrawals, outbound transactions, sweeps): a compare-and-set UPDATE from any status
+allowed to reach the new one, and an event row in the same transaction.
 
 Invariant: a row moves only along its table's ALLOWED edges, and two racing callers cannot
 both move it: the second finds the status already changed and gets InvalidTransition.

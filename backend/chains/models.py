@@ -11,10 +11,8 @@ recent (height, hash) pairs to find a fork point.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -32,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base, Timestamped
+from backend.db import Base, Timestamped, one_of
 from contract.deposits import PaymentStatus
 from contract.money import Asset, Money, Network
 
@@ -53,17 +51,13 @@ IN_BLOCK: frozenset[PaymentStatus] = frozenset(
 )
 
 
-def _in(column: str, values: Iterable[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(str(value)) for value in sorted(values))})"
-
-
 class Payment(Timestamped, Base):
     __tablename__ = "payments"
     __table_args__ = (
         UniqueConstraint("network", "txid", "output_index", name="uq_payments_network_txid_index"),
-        CheckConstraint(_in("status", PaymentStatus), name="status_known"),
-        CheckConstraint(_in("network", Network), name="network_known"),
-        CheckConstraint(_in("asset", Asset), name="asset_known"),
+        CheckConstraint(one_of("status", PaymentStatus), name="status_known"),
+        CheckConstraint(one_of("network", Network), name="network_known"),
+        CheckConstraint(one_of("asset", Asset), name="asset_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("output_index >= 0", name="output_index_non_negative"),
         CheckConstraint("(block_height IS NULL) = (block_hash IS NULL)", name="block_whole"),
@@ -124,7 +118,7 @@ class ChainCursor(Base):
 
     __tablename__ = "chain_cursors"
     __table_args__ = (
-        CheckConstraint(_in("network", Network), name="network_known"),
+        CheckConstraint(one_of("network", Network), name="network_known"),
         CheckConstraint("height >= 0", name="height_non_negative"),
     )
 

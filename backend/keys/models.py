@@ -8,7 +8,6 @@ derivation index), with indexes drawn from one PostgreSQL sequence per network.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -24,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base, Timestamped
+from backend.db import Base, Timestamped, one_of
 from contract.money import Network
 
 MAX_INDEX = 2**31 - 1  # BIP-32: higher indexes are hardened, which public derivation cannot do
@@ -34,10 +33,6 @@ class AddressPurpose(StrEnum):
     deposit = "deposit"  # a customer's persistent wallet deposit address
     invoice = "invoice"  # one invoice's payment address
     hot_wallet = "hot_wallet"  # the treasury address per network: sweeps land, withdrawals leave
-
-
-def _in(column: str, values: Iterable[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(str(value)) for value in sorted(values))})"
 
 
 # nextval() never blocks and never hands the same number out twice, even across rolled
@@ -84,7 +79,7 @@ class AccountKey(Timestamped, Base):
     """The BIP-44/84 account-level extended public key a network's addresses derive from."""
 
     __tablename__ = "key_accounts"
-    __table_args__ = (CheckConstraint(_in("network", Network), name="network_known"),)
+    __table_args__ = (CheckConstraint(one_of("network", Network), name="network_known"),)
 
     network: Mapped[str] = mapped_column(String(16), primary_key=True)
     coin: Mapped[str] = mapped_column(String(32))  # bip-utils coin, e.g. BITCOIN_REGTEST
@@ -98,7 +93,7 @@ class ChainAddress(Timestamped, Base):
         UniqueConstraint("network", "address", name="uq_chain_addresses_network_address"),
         UniqueConstraint("network", "derivation_index", name="uq_chain_addresses_network_index"),
         CheckConstraint(f"derivation_index BETWEEN 0 AND {MAX_INDEX}", name="index_range"),
-        CheckConstraint(_in("purpose", AddressPurpose), name="purpose_known"),
+        CheckConstraint(one_of("purpose", AddressPurpose), name="purpose_known"),
         CheckConstraint(
             "(owner_id IS NULL) = (purpose = 'hot_wallet')", name="owner_matches_purpose"
         ),

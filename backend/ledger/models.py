@@ -13,7 +13,6 @@ is what that wallet should hold on chain.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -33,7 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base, Timestamped
+from backend.db import Base, Timestamped, one_of
 from contract.money import Asset, Money, Network
 
 
@@ -111,26 +110,22 @@ SYSTEM_ACCOUNTS: dict[Purpose, SystemAccount] = {
 }
 
 
-def _in(column: str, values: Iterable[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(str(value)) for value in sorted(values))})"
-
-
 class LedgerAccount(Timestamped, Base):
     __tablename__ = "ledger_accounts"
     __table_args__ = (
         CheckConstraint("allow_negative OR balance >= 0", name="balance_non_negative"),
-        CheckConstraint(_in("asset", Asset), name="asset_known"),
-        CheckConstraint(_in("purpose", Purpose), name="purpose_known"),
+        CheckConstraint(one_of("asset", Asset), name="asset_known"),
+        CheckConstraint(one_of("purpose", Purpose), name="purpose_known"),
         CheckConstraint(
-            f"(owner_id IS NULL) = NOT ({_in('purpose', OWNED)})", name="owner_matches_purpose"
+            f"(owner_id IS NULL) = NOT ({one_of('purpose', OWNED)})", name="owner_matches_purpose"
         ),
         CheckConstraint(
             "(network IS NOT NULL) = (purpose = 'hot_wallet')", name="network_for_hot_wallet"
         ),
-        CheckConstraint(f"network IS NULL OR {_in('network', Network)}", name="network_known"),
+        CheckConstraint(f"network IS NULL OR {one_of('network', Network)}", name="network_known"),
         # Owned accounts never go negative, whatever a caller sets.
         CheckConstraint(
-            f"NOT (allow_negative AND {_in('purpose', OWNED)})", name="owned_never_negative"
+            f"NOT (allow_negative AND {one_of('purpose', OWNED)})", name="owned_never_negative"
         ),
         # NULLS NOT DISTINCT: one system account per (asset, purpose, network), too.
         UniqueConstraint(

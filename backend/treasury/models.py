@@ -12,7 +12,6 @@ deposit address and asset.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -20,12 +19,8 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, CheckConstraint, Index, Numeric, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base, Timestamped
+from backend.db import Base, Timestamped, one_of
 from contract.money import Asset, Network
-
-
-def _in(column: str, values: Iterable[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(str(value)) for value in sorted(values))})"
 
 
 class OutboundKind(StrEnum):
@@ -51,10 +46,10 @@ OUTBOUND_OPEN = frozenset({OutboundStatus.signed, OutboundStatus.broadcast})
 class OutboundTx(Timestamped, Base):
     __tablename__ = "outbound_transactions"
     __table_args__ = (
-        CheckConstraint(_in("network", Network), name="network_known"),
-        CheckConstraint(_in("kind", OutboundKind), name="kind_known"),
-        CheckConstraint(_in("status", OutboundStatus), name="status_known"),
-        CheckConstraint(_in("asset", Asset), name="asset_known"),
+        CheckConstraint(one_of("network", Network), name="network_known"),
+        CheckConstraint(one_of("kind", OutboundKind), name="kind_known"),
+        CheckConstraint(one_of("status", OutboundStatus), name="status_known"),
+        CheckConstraint(one_of("asset", Asset), name="asset_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("nonce IS NULL OR nonce >= 0", name="nonce_not_negative"),
         CheckConstraint("fee IS NULL OR fee >= 0", name="fee_not_negative"),
@@ -132,9 +127,9 @@ SWEEP_OPEN = frozenset({SweepStatus.topping_up, SweepStatus.sending})
 class Sweep(Timestamped, Base):
     __tablename__ = "sweeps"
     __table_args__ = (
-        CheckConstraint(_in("network", Network), name="network_known"),
-        CheckConstraint(_in("status", SweepStatus), name="status_known"),
-        CheckConstraint(_in("asset", Asset), name="asset_known"),
+        CheckConstraint(one_of("network", Network), name="network_known"),
+        CheckConstraint(one_of("status", SweepStatus), name="status_known"),
+        CheckConstraint(one_of("asset", Asset), name="asset_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("(gas_amount IS NULL) = (gas_asset IS NULL)", name="gas_amount_has_asset"),
         Index(

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tronpy.exceptions import ApiError as TronApiError
 from tronpy.exceptions import NotFound as TronNotFound
 
+from backend import machine
 from backend.connectors.chain import BroadcastRejected, ChainError, NodeUnavailable
 from backend.connectors.ethereum import erc20
 from backend.errors import Conflict
@@ -39,7 +40,6 @@ from backend.logs import get_logger
 from backend.runtime import Runtime
 from backend.treasury import connectors
 from backend.treasury.models import OUTBOUND_ALLOWED, OutboundKind, OutboundStatus, OutboundTx
-from backend.wallets import machine
 from contract.ids import new_id
 from contract.money import Asset, Money, Network
 

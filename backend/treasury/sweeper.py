@@ -25,7 +25,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend import queue
+from backend import machine, queue
 from backend.chains.models import Payment
 from backend.connectors.chain import ChainError
 from backend.connectors.ethereum.client import ERC20_TRANSFER_GAS
@@ -43,7 +43,6 @@ from backend.treasury.models import (
     Sweep,
     SweepStatus,
 )
-from backend.wallets import machine
 from contract.deposits import PaymentStatus
 from contract.ids import new_id
 from contract.money import Asset, Money, Network, Rounding

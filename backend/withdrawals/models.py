@@ -10,15 +10,13 @@ says why.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, Index, Numeric, String, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from backend.db import Base, Timestamped
+from backend.db import Base, Timestamped, one_of
 from contract.money import Asset, Network
 from contract.wallets import WithdrawalStatus
 
@@ -32,16 +30,12 @@ ALLOWED: dict[WithdrawalStatus, frozenset[WithdrawalStatus]] = {
 OPEN = frozenset({WithdrawalStatus.requested, WithdrawalStatus.signed, WithdrawalStatus.broadcast})
 
 
-def _in(column: str, values: Iterable[StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(str(value)) for value in sorted(values))})"
-
-
 class Withdrawal(Timestamped, Base):
     __tablename__ = "withdrawals"
     __table_args__ = (
-        CheckConstraint(_in("status", WithdrawalStatus), name="status_known"),
-        CheckConstraint(_in("asset", Asset), name="asset_known"),
-        CheckConstraint(_in("network", Network), name="network_known"),
+        CheckConstraint(one_of("status", WithdrawalStatus), name="status_known"),
+        CheckConstraint(one_of("asset", Asset), name="asset_known"),
+        CheckConstraint(one_of("network", Network), name="network_known"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint("network_fee >= 0 AND platform_fee >= 0", name="fees_not_negative"),
         CheckConstraint("total = amount + network_fee + platform_fee", name="total_adds_up"),

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend import queue
+from backend import machine, queue
 from backend.audit import service as audit
 from backend.errors import Conflict, InvalidRequest, NotFound
 from backend.events import service as events
@@ -36,7 +36,7 @@ from backend.ledger import service as ledger
 from backend.ledger.models import Purpose
 from backend.limits import service as limits
 from backend.runtime import Runtime
-from backend.wallets import addresses, machine
+from backend.wallets import addresses
 from backend.wallets import service as wallets
 from backend.withdrawals.models import ALLOWED, Withdrawal
 from contract.ids import new_id

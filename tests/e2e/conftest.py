@@ -4,15 +4,11 @@ through Playwright in a phone-sized and a desktop-sized window."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.async_api import (
     Browser,
     BrowserContext,
@@ -22,10 +18,11 @@ from playwright.async_api import (
     async_playwright,
 )
 from pydantic import SecretStr
-from starlette.applications import Starlette
 
 from backend.app import create_app as create_api
+from backend.dev.embedded import free_port
 from backend.settings import Settings
+from tests.served import Served
 from web.app import create_app as create_web
 from web.settings import Environment, WebSettings
 
@@ -44,43 +41,10 @@ PHONE = ViewportSize(width=390, height=844)
 DESKTOP = ViewportSize(width=1280, height=800)
 
 
-class LiveServer:
-    """One ASGI app served by uvicorn in a daemon thread, on a socket bound before the
-    app is built so its URL is known up front and no other process can take the port."""
-
-    def __init__(self) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server: uvicorn.Server | None = None
-        self.thread: threading.Thread | None = None
-
-    def start(self, app: Starlette) -> None:
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
-        )
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"server on {self.url} did not start")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        if self.server is not None and self.thread is not None:
-            self.server.should_exit = True
-            self.thread.join(timeout=15)
-        self.socket.close()
-
-
 @pytest.fixture(scope="session")
 def live_api(settings: Settings) -> Iterator[str]:
     """The API's base URL, served from the test database and Redis."""
-    server = LiveServer()
-    server.start(create_api(settings))
+    server = Served(create_api(settings), lifespan="on")
     yield server.url
     server.stop()
 
@@ -88,15 +52,15 @@ def live_api(settings: Settings) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def live_web(live_api: str) -> Iterator[str]:
     """The web app's base URL, calling the live API over HTTP."""
-    server = LiveServer()
+    port = free_port()  # the app is built knowing its own URL
     settings = WebSettings(
         environment=Environment.test,
         api_url=live_api,
         public_api_url=live_api,
-        public_web_url=server.url,
+        public_web_url=f"http://127.0.0.1:{port}",
         secret_key=SecretStr("e2e-web-secret-0123456789abcdef0123456789"),
     )
-    server.start(create_web(settings))
+    server = Served(create_web(settings), lifespan="on", port=port)
     yield server.url
     server.stop()
 

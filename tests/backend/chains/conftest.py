@@ -8,7 +8,7 @@ for more, poll fast and give up on a dead node after two quick tries.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -19,9 +19,7 @@ from sqlalchemy import func, select
 from backend.chains import deposits  # noqa: F401 - registers the wallet deposit claim
 from backend.chains.models import ChainCursor, Payment
 from backend.chains.watcher import Watcher
-from backend.connectors.bitcoin import BitcoinConnector
 from backend.connectors.chain import ChainConnector
-from backend.connectors.tron import TronConnector
 from backend.db import unit_of_work
 from backend.events.models import Event
 from backend.keys import service as keys
@@ -32,35 +30,11 @@ from backend.ledger.models import LedgerTransaction, Purpose
 from backend.runtime import Runtime
 from contract.ids import new_id
 from contract.money import Asset, Money, Network
-from tests.backend.connectors.bitcoin.conftest import Bitcoind, connector_for
-from tests.backend.connectors.tron.conftest import USDT, Trond
+from tests.backend.connectors.bitcoin.conftest import bitcoin, bitcoind
+from tests.backend.connectors.tron.conftest import tron, trond
 
-
-@pytest.fixture
-def bitcoind() -> Iterator[Bitcoind]:
-    node = Bitcoind()
-    yield node
-    node.close()
-
-
-@pytest.fixture
-def bitcoin(bitcoind: Bitcoind) -> BitcoinConnector:
-    return connector_for(bitcoind.rpc_url)
-
-
-@pytest.fixture
-def trond() -> Iterator[Trond]:
-    node = Trond()
-    yield node
-    node.close()
-
-
-@pytest.fixture
-async def tron(trond: Trond) -> AsyncIterator[TronConnector]:
-    connector = TronConnector(trond.api_url, USDT, attempts=2, backoff_s=0.01, timeout_s=5.0)
-    yield connector
-    await connector.aclose()
-
+# The connectors' own fixtures: the stand-ins and the real connectors pointed at them.
+__all__ = ["bitcoin", "bitcoind", "tron", "trond"]
 
 WATCHER_OPTIONS: dict[str, Any] = {
     "confirmations": 1,

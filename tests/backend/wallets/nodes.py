@@ -18,7 +18,7 @@ from backend.connectors.tron import TronConnector
 from backend.runtime import Runtime
 from contract.money import Network
 from tests.backend.connectors.bitcoin.conftest import Bitcoind, connector_for
-from tests.backend.connectors.tron.conftest import USDT, Trond
+from tests.backend.connectors.tron.conftest import Trond, tron_connector_for
 from tests.chains.anvil import Anvil
 
 
@@ -56,7 +56,7 @@ async def nodes(
 ) -> AsyncIterator[Nodes]:
     """Every network's connector in `runtime.extras`, on the stand-ins and anvil."""
     bitcoin = connector_for(bitcoin_node.rpc_url)
-    tron = TronConnector(tron_node.api_url, USDT, attempts=2, backoff_s=0.01, timeout_s=5.0)
+    tron = tron_connector_for(tron_node.api_url)
     installed = {Network.bitcoin: bitcoin, Network.tron: tron, Network.ethereum: ethereum}
     before = {network: runtime.extras.get(network.value) for network in installed}
     for network, connector in installed.items():

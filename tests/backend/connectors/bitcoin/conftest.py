@@ -8,14 +8,13 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from bip_utils import SegwitBech32Encoder
 
 from backend.connectors.bitcoin import BitcoinConnector, BitcoinRpc
 from backend.sandbox.bitcoin import create_app
 from backend.settings import BitcoinNetwork
-from tests.served import Served
+from tests.served import StandIn
 
 
 def new_address() -> str:
@@ -23,22 +22,13 @@ def new_address() -> str:
     return str(SegwitBech32Encoder.Encode("bcrt", 0, os.urandom(20)))
 
 
-class Bitcoind:
-    """The served stand-in and its /_sim control API."""
-
+class Bitcoind(StandIn):
     def __init__(self) -> None:
-        self.served = Served(create_app())
-        self.http = httpx.Client(base_url=self.served.url + "/_sim", timeout=60)
+        super().__init__(create_app(), sim_timeout_s=60)
 
     @property
     def rpc_url(self) -> str:
         return self.served.url + "/"
-
-    def _post(self, path: str, **body: Any) -> dict[str, Any]:
-        response = self.http.post(path, json=body)
-        assert response.status_code == 200, response.text
-        result: dict[str, Any] = response.json()
-        return result
 
     def pay(self, address: str, amount: str, **extra: Any) -> str:
         return str(self._post("/pay", address=address, amount=amount, **extra)["txid"])
@@ -64,10 +54,6 @@ class Bitcoind:
 
     def up(self) -> None:
         self._post("/up")
-
-    def close(self) -> None:
-        self.http.close()
-        self.served.stop()
 
 
 @pytest.fixture

@@ -7,13 +7,12 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 from tronpy.keys import PrivateKey
 
 from backend.connectors.tron import TronConnector
 from backend.sandbox.tron import create_app
-from tests.served import Served
+from tests.served import StandIn
 
 USDT = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
 
@@ -26,22 +25,13 @@ def new_address() -> str:
     return str(new_key().public_key.to_base58check_address())
 
 
-class Trond:
-    """The served stand-in and its /_sim control API."""
-
+class Trond(StandIn):
     def __init__(self) -> None:
-        self.served = Served(create_app())
-        self.http = httpx.Client(base_url=self.served.url + "/_sim", timeout=30)
+        super().__init__(create_app())
 
     @property
     def api_url(self) -> str:
         return self.served.url + "/"
-
-    def _post(self, path: str, **body: Any) -> dict[str, Any]:
-        response = self.http.post(path, json=body)
-        assert response.status_code == 200, response.text
-        result: dict[str, Any] = response.json()
-        return result
 
     def pay(self, address: str, amount: str, asset: str = "USDT") -> str:
         return str(self._post("/pay", address=address, amount=amount, asset=asset)["txid"])
@@ -64,10 +54,6 @@ class Trond:
     def up(self) -> None:
         self._post("/up")
 
-    def close(self) -> None:
-        self.http.close()
-        self.served.stop()
-
 
 @pytest.fixture
 def trond() -> Iterator[Trond]:
@@ -76,8 +62,13 @@ def trond() -> Iterator[Trond]:
     node.close()
 
 
+def tron_connector_for(url: str) -> TronConnector:
+    """The real connector, giving up on a dead node after two quick tries."""
+    return TronConnector(url, USDT, attempts=2, backoff_s=0.01, timeout_s=5.0)
+
+
 @pytest.fixture
 async def tron(trond: Trond) -> AsyncIterator[TronConnector]:
-    connector = TronConnector(trond.api_url, USDT, attempts=2, backoff_s=0.01, timeout_s=5.0)
+    connector = tron_connector_for(trond.api_url)
     yield connector
     await connector.aclose()

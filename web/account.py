@@ -37,7 +37,7 @@ from web.auth import field_errors, form_fields, login_required, page_status
 from web.client import ApiError, api
 from web.errors import message_for
 from web.runtime import runtime
-from web.session import get_session
+from web.session import SessionKey, get_session
 from web.settings import Environment
 from web.templating import render
 
@@ -271,9 +271,17 @@ async def _keys(request: Request, user: User, status_code: int = 200, **context:
     )
 
 
+# A new key's secret waits here (the session cookie is encrypted) for the one page view
+# after the redirect, so reloading that page cannot post the form again and make a second key.
+NEW_KEY: SessionKey[dict] = SessionKey("new_api_key", dict)  # type: ignore[type-arg]
+
+
 @login_required(Role.merchant)
 async def keys_page(request: Request, user: User) -> Response:
-    return await _keys(request, user)
+    new = get_session(request).pop(NEW_KEY)
+    if new is None:
+        return await _keys(request, user)
+    return await _keys(request, user, created=ApiKeyCreated.model_validate(new))
 
 
 @login_required(Role.merchant)
@@ -297,7 +305,8 @@ async def create_key(request: Request, user: User) -> Response:
         return await _keys(
             request, user, page_status(error), errors=field_errors(error), values=values
         )
-    return await _keys(request, user, 201, created=created)
+    get_session(request).set(NEW_KEY, created.model_dump(mode="json"))
+    return RedirectResponse("/account/api-keys", status_code=303)
 
 
 @login_required(Role.merchant)

@@ -181,13 +181,16 @@ async def test_merchant_creates_sees_once_and_revokes_an_api_key(
 ) -> None:
     merchant = await make_account(api, runtime, Role.merchant)
     await log_in(web, merchant.email)
-    created = await post_form(web, "/account/api-keys", "/account/api-keys",
-                              {"name": "Online shop", "scopes": "invoices:write"})  # fmt: skip
-    assert created.status_code == 201
+    posted = await post_form(web, "/account/api-keys", "/account/api-keys",
+                             {"name": "Online shop", "scopes": "invoices:write"})  # fmt: skip
+    # Redirected, so reloading the page that shows the secret cannot make a second key.
+    assert posted.status_code == 303 and posted.headers["location"] == "/account/api-keys"
+    created = await web.get("/account/api-keys")
     secret = re.search(r'id="new-secret"[^>]*value="(qp_test_[^"]+)"', created.text)
     assert secret
     again = await web.get("/account/api-keys")
     assert secret.group(1) not in again.text and secret.group(1)[:12] in again.text
+    assert again.text.count("/revoke") == 1
     key_id = re.search(r"/account/api-keys/(key_\w+)/revoke", again.text)
     assert key_id
     revoked = await post_form(

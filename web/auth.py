@@ -216,7 +216,15 @@ async def register(request: Request) -> Response:
 
 
 async def login_page(request: Request) -> Response:
-    context = {"values": {}, "errors": {}, "next": safe_next(request.query_params.get("next"))}
+    target = safe_next(request.query_params.get("next"))
+    if get_session(request).get(ACCESS_TOKEN) is not None:
+        # Already signed in (the logo, the landing page, a bookmark): go on, don't ask again.
+        try:
+            return await _landing(request, target)
+        except ApiError as error:
+            if error.status != 401:
+                raise
+    context = {"values": {}, "errors": {}, "next": target}
     return render(request, "auth/login.html", context)
 
 

@@ -167,6 +167,7 @@ async def test_only_same_site_next_targets_are_followed(
         response = await web.post("/login", data={"email": someone.email, "password": PASSWORD,
                                                   "next": target, "csrf_token": token})  # fmt: skip
         assert response.headers["location"] == expected
+        web.cookies.clear()  # signed in, /login would forward instead of showing the form
         token = csrf_of((await web.get("/login")).text)
 
 
@@ -230,6 +231,24 @@ async def test_signed_in_people_land_on_their_home_and_share_one_navigation(
             assert nav_links(html) == links[role], (role, page)
             assert 'action="/logout"' in html
         await post_form(web, "/account", "/logout", {})
+
+
+async def test_the_logo_and_login_lead_a_signed_in_person_back_in(
+    web: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    # The logo on every page goes to the landing page, which offered only Log in and Sign
+    # up, and Log in asked a signed-in person for their password again.
+    assert "Sign up" in (await web.get("/")).text
+    customer = await make_account(api, runtime, Role.customer)
+    await log_in(web, customer.email)
+    landing = (await web.get("/")).text
+    assert "My account" in landing and "Sign up" not in landing
+    again = await web.get("/login")
+    assert again.status_code == 303 and again.headers["location"] == "/wallet"
+    onward = await web.get("/login?next=/account/sessions")
+    assert onward.headers["location"] == "/account/sessions"
+    await post_form(web, "/account", "/logout", {})
+    assert (await web.get("/login")).status_code == 200
 
 
 async def test_devices_page_lists_and_signs_out_other_devices(

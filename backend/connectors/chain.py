@@ -7,7 +7,8 @@ touches the database and never sees a private key (the signer hands it signed by
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import asyncio
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -87,6 +88,23 @@ class ChainConnector(Protocol):
     async def balance(self, address: str, asset: Asset) -> Money: ...
 
     async def estimate_fee(self) -> FeeEstimate: ...
+
+
+async def scan_in_windows(
+    start_height: int,
+    end_height: int,
+    window: int,
+    read: Callable[[int], Awaitable[Iterable[Transfer]]],
+) -> list[Transfer]:
+    """`read(height)` for blocks start..end inclusive, `window` blocks at a time in parallel
+    (a node answers a few concurrent calls faster than one after another), in block order."""
+    transfers: list[Transfer] = []
+    heights = range(start_height, end_height + 1)
+    for first in range(0, len(heights), window):
+        found = await asyncio.gather(*(read(height) for height in heights[first : first + window]))
+        for block_transfers in found:
+            transfers.extend(block_transfers)
+    return transfers
 
 
 class ChainError(QpeapayError):

@@ -35,6 +35,7 @@ from backend.connectors.chain import (
     FeeEstimate,
     TransactionNotFound,
     Transfer,
+    scan_in_windows,
 )
 from backend.settings import BitcoinNetwork, Settings
 from contract.money import Asset, Money, Network
@@ -140,17 +141,12 @@ class BitcoinConnector:
         self, start_height: int, end_height: int, addresses: Collection[str]
     ) -> list[Transfer]:
         """Outputs paying `addresses` in blocks start..end of the active chain, in order."""
-        if start_height > end_height:
-            return []
         watched = addresses if isinstance(addresses, AbstractSet) else frozenset(addresses)
-        transfers: list[Transfer] = []
-        heights = range(start_height, end_height + 1)
-        for first in range(0, len(heights), self.scan_window):
-            window = heights[first : first + self.scan_window]
-            blocks = await asyncio.gather(*(self._block(h) for h in window))
-            for block in blocks:
-                transfers.extend(self._match(block, watched))
-        return transfers
+
+        async def read(height: int) -> list[Transfer]:
+            return list(self._match(await self._block(height), watched))
+
+        return await scan_in_windows(start_height, end_height, self.scan_window, read)
 
     async def _block(self, height: int) -> dict[str, Any]:
         """The active chain's block at `height`, never one orphaned between our two calls."""

@@ -46,6 +46,7 @@ from backend.connectors.chain import (
     NodeUnavailable,
     TransactionNotFound,
     Transfer,
+    scan_in_windows,
 )
 from backend.connectors.retry import Transient, retrying
 from backend.connectors.tron.address import from_hex, to_hex, validate_address
@@ -204,16 +205,10 @@ class TronConnector:
         self, start_height: int, end_height: int, addresses: Collection[str]
     ) -> list[Transfer]:
         """USDT transfers to `addresses` in blocks start..end, failed ones included (flagged)."""
-        if start_height > end_height:
-            return []
         watched = addresses if isinstance(addresses, AbstractSet) else frozenset(addresses)
-        transfers: list[Transfer] = []
-        heights = range(start_height, end_height + 1)
-        for first in range(0, len(heights), self.scan_window):
-            window = heights[first : first + self.scan_window]
-            for found in await asyncio.gather(*(self._scan_block(h, watched) for h in window)):
-                transfers.extend(found)
-        return transfers
+        return await scan_in_windows(
+            start_height, end_height, self.scan_window, lambda h: self._scan_block(h, watched)
+        )
 
     async def _scan_block(self, height: int, watched: AbstractSet[str]) -> list[Transfer]:
         for _ in range(_REORG_RETRIES):

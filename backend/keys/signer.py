@@ -31,7 +31,6 @@ from bip_utils import (
 )
 from bip_utils.bip.bip44_base import Bip44Base
 from eth_account import Account
-from eth_utils.address import to_checksum_address
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -289,17 +288,7 @@ async def _sign_ethereum(
             f"Refusing to sign for chain {params.chain_id}; ETHEREUM_CHAIN_ID is "
             f"{settings.ethereum_chain_id}."
         )
-    transaction = {
-        "type": 2,
-        "chainId": params.chain_id,
-        "nonce": params.nonce,
-        "to": to_checksum_address(to),
-        "value": value_wei,
-        "data": data,
-        "gas": params.gas,
-        "maxFeePerGas": params.max_fee_per_gas,
-        "maxPriorityFeePerGas": params.max_priority_fee_per_gas,
-    }
+    transaction = params.unsigned(to, value_wei, data)
     signed = Account.sign_transaction(transaction, await _private_key(session, settings, source))
     txid = signed.hash.to_0x_hex()
     log.info(

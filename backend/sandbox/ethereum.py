@@ -52,20 +52,7 @@ async def _send(
     """Sign with a dev key, send, wait for the block; returns the txid or raises."""
     sender = Account.from_key(key)
     params = await chain.prepare(sender.address, to, value_wei=value_wei, data=data)
-    signed = Account.sign_transaction(
-        {
-            "type": 2,
-            "chainId": params.chain_id,
-            "nonce": params.nonce,
-            "to": to_checksum_address(to),
-            "value": value_wei,
-            "data": data,
-            "gas": params.gas,
-            "maxFeePerGas": params.max_fee_per_gas,
-            "maxPriorityFeePerGas": params.max_priority_fee_per_gas,
-        },
-        key,
-    )
+    signed = Account.sign_transaction(params.unsigned(to, value_wei, data), key)
     txid = await chain.broadcast(signed.raw_transaction.to_0x_hex())
     for _ in range(300):  # anvil mines on arrival; a node with a block time takes longer
         receipt = await chain.receipt(txid)

@@ -76,6 +76,20 @@ class EthTxParams:
     def max_cost(self) -> Money:
         return Money.from_minor_units(self.gas * self.max_fee_per_gas, Asset.ETH)
 
+    def unsigned(self, to: str, value_wei: int, data: bytes) -> dict[str, Any]:
+        """The EIP-1559 (type 2) transaction to sign with these parameters."""
+        return {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": self.nonce,
+            "to": to_checksum_address(to),
+            "value": value_wei,
+            "data": data,
+            "gas": self.gas,
+            "maxFeePerGas": self.max_fee_per_gas,
+            "maxPriorityFeePerGas": self.max_priority_fee_per_gas,
+        }
+
 
 @dataclass(frozen=True)
 class EthReceipt:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+from alembic.util import CommandError
 from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 
@@ -158,7 +159,16 @@ class Stack:
         except OSError as error:
             shown = make_url(url).render_as_string(hide_password=True)
             raise StackError(f"cannot reach PostgreSQL at {shown}: {error}") from None
-        await asyncio.to_thread(migrate, url)
+        try:
+            await asyncio.to_thread(migrate, url)
+        except CommandError as error:
+            # Typically a database migrated by revisions this checkout has since renumbered
+            # or chained differently; alembic's own words don't say what to do about it.
+            fix = "set DATABASE_URL to another database" if configured else f"rm -rf {self.dev}"
+            raise StackError(
+                f"cannot migrate the database ({error}); its recorded migrations do not fit "
+                f"this checkout's. To start over with fresh demo data: {fix}"
+            ) from None
         self.console.say("database migrated")
         return url
 

@@ -3,13 +3,20 @@ registry's rules (so a bad entry fails here, not in someone's `make run`)."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import io
 import socket
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from backend.dev import processes, stack
+from backend.dev.database import ensure_database, normalise, with_database
 from backend.sandbox.registry import STAND_INS, StandIn
+from tests.conftest import NAMESPACE, WORKER
 
 
 def test_procfile_names_the_three_processes() -> None:
@@ -78,3 +85,27 @@ def test_registered_stand_ins_fit_together_and_import() -> None:
     for entry in STAND_INS:
         module, _, function = entry.app.partition(":")
         assert callable(getattr(importlib.import_module(module), function)), entry.app
+
+
+async def _stamp(url: str, revisions: list[str]) -> None:
+    engine = create_async_engine(normalise(url))
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY)")
+        )
+        for revision in revisions:
+            await conn.execute(text("INSERT INTO alembic_version VALUES (:r)"), {"r": revision})
+    await engine.dispose()
+
+
+def test_a_database_from_other_migrations_stops_the_stack_with_a_way_out(
+    tmp_path: Path, service_urls: tuple[str, str]
+) -> None:
+    # var/dev from before the migrations were chained had one head per area; make run
+    # died on alembic's "overlaps with other requested revisions" and nothing more.
+    url = with_database(service_urls[0], f"qpeapay_stale{NAMESPACE}_{WORKER}")
+    ensure_database(url, drop=True)
+    asyncio.run(_stamp(url, ["0002", "0003"]))
+    dev = stack.Stack(tmp_path, processes.Console(io.StringIO()), env={"DATABASE_URL": url})
+    with pytest.raises(stack.StackError, match=r"do not fit this checkout's.*DATABASE_URL"):
+        asyncio.run(dev.start_database())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -94,7 +94,11 @@ async def hot_wallet(session: AsyncSession, settings: Settings, network: Network
                 owner_id=None,
             )
             .on_conflict_do_nothing(
-                index_elements=["network"], index_where=ChainAddress.purpose == "hot_wallet"
+                index_elements=["network"],
+                # A literal, not a bound parameter: after five runs PostgreSQL plans the
+                # statement generically and can no longer match a parameterised predicate
+                # to the partial unique index.
+                index_where=text("purpose = 'hot_wallet'"),
             )
         )
         found = await session.scalar(query)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from eth_account import Account
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from backend.connectors.ethereum.client import EthTxParams
@@ -160,6 +160,20 @@ async def test_one_hot_wallet_per_network_even_when_asked_at_once(
     assert len({wallet.id for wallet in wallets}) == 1
     assert wallets[0].owner_id is None
     assert (await ask()).id == wallets[0].id
+
+
+async def test_creating_a_hot_wallet_works_past_the_prepared_statement_threshold(
+    runtime: Runtime, settings: Settings, master_seed: signer.SeedInfo
+) -> None:
+    # asyncpg prepares statements per connection and PostgreSQL switches to a generic plan
+    # after five runs; the ON CONFLICT clause must still find the partial unique index.
+    async with unit_of_work(runtime.sessionmaker) as session:
+        for _ in range(8):
+            for network in Network:
+                await service.hot_wallet(session, settings, network)
+            await session.execute(
+                delete(ChainAddress).where(ChainAddress.purpose == AddressPurpose.hot_wallet)
+            )
 
 
 async def test_lookups_by_address_and_owner(

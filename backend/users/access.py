@@ -5,6 +5,7 @@ access JWT from /v1/auth/login or a merchant API key (`qp_test_â€¦` / `qp_live_â
 
     signed_in()                       any signed-in user (customer, merchant or admin)
     signed_in(Role.customer)          only these roles (a JWT; API keys are refused)
+    signed_in(..., key_scope=Scope.x) those roles, or a merchant API key with scope x
     merchant_key_or_user(Scope.x)     a merchant signed in, or a merchant API key with scope x
     admin_only                        a signed-in admin
     public_limited                    anyone, counted against the per-IP API limit
@@ -107,15 +108,21 @@ async def _count(call: Call, principal: Principal) -> None:
 
 @dataclass(frozen=True)
 class SignedIn:
-    """A user with an access token, in one of `roles` (any role when empty)."""
+    """A user with an access token, in one of `roles` (any role when empty); with
+    `key_scope`, a merchant API key granted that scope is let in too."""
 
     roles: frozenset[Role]
     description: str
+    key_scope: Scope | None = None
 
     async def authorize(self, call: Call) -> None:
         principal = await _principal(call)
         if principal.api_key_id is not None:
-            raise ApiKeyNotAccepted()
+            if self.key_scope is None:
+                raise ApiKeyNotAccepted()
+            assert principal.scopes is not None
+            if self.key_scope.value not in principal.scopes:
+                raise InsufficientScope(f"This API key lacks the {self.key_scope.value} scope.")
         if self.roles and Role(principal.role) not in self.roles:
             raise RoleNotAllowed()
         await _count(call, principal)
@@ -150,9 +157,10 @@ class PublicLimited:
         await limiter.hit(call.runtime.settings.rate_limit_api, "api", f"ip:{call.client_ip}")
 
 
-def signed_in(*roles: Role) -> Access:
+def signed_in(*roles: Role, key_scope: Scope | None = None) -> Access:
     names = ", ".join(sorted(role.value for role in roles)) or "any role"
-    return SignedIn(frozenset(roles), f"signed-in user ({names})")
+    keys = f", or merchant API key with {key_scope.value}" if key_scope else ""
+    return SignedIn(frozenset(roles), f"signed-in user ({names}){keys}", key_scope)
 
 
 def merchant_key_or_user(scope: Scope) -> Access:
@@ -168,6 +176,15 @@ def is_tenant_owned(access: Access) -> bool:
     if isinstance(access, MerchantKeyOrUser):
         return True
     return isinstance(access, SignedIn) and access.roles == frozenset({Role.merchant})
+
+
+def key_scope(access: Access) -> Scope | None:
+    """The scope an API key needs to pass `access`; None where keys are refused."""
+    if isinstance(access, MerchantKeyOrUser):
+        return access.scope
+    if isinstance(access, SignedIn):
+        return access.key_scope
+    return None
 
 
 def is_admin_only(access: Access) -> bool:

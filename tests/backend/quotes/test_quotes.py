@@ -17,7 +17,7 @@ from backend.quotes import service as quotes
 from backend.quotes.models import ConsumedBy, Quote
 from backend.runtime import Runtime
 from contract.quotes import QuoteRequest
-from tests.identity import Account, make_account
+from tests.identity import Account, make_account, make_api_key
 from tests.rates_feed import RatesFeed
 
 BUY_500 = {"side": "buy", "asset": "USDT", "network": "tron", "amount": "500",
@@ -62,6 +62,25 @@ async def test_a_quote_is_only_its_owners(
     assert (await api.get(f"/v1/quotes/{quote['id']}", headers=merchant.headers)).status_code == 404
     assert (await api.get(f"/v1/quotes/{quote['id']}")).status_code == 401
     assert (await api.post("/v1/quotes", json=BUY_500)).status_code == 401
+
+
+async def test_a_merchant_prices_an_invoice_from_its_own_systems_with_an_api_key(
+    api: httpx.AsyncClient, merchant: Account, customer: Account, rates_feed: RatesFeed
+) -> None:
+    writer = {"Authorization": f"Bearer {await make_api_key(api, merchant, 'invoices:write')}"}
+    reader = {"Authorization": f"Bearer {await make_api_key(api, merchant, 'invoices:read')}"}
+    sell = {**BUY_500, "side": "sell"}
+    created = await api.post("/v1/quotes", json=sell, headers=writer)
+    assert created.status_code == 201, created.text
+    quote_id = created.json()["id"]
+    fetched = await api.get(f"/v1/quotes/{quote_id}", headers=reader)
+    assert fetched.status_code == 200 and fetched.json()["id"] == quote_id
+    # The scope is checked, and a key sees only its own merchant's quotes.
+    refused = await api.post("/v1/quotes", json=sell, headers=reader)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "insufficient_scope"
+    theirs = (await _quote(api, customer)).json()["id"]
+    assert (await api.get(f"/v1/quotes/{theirs}", headers=reader)).status_code == 404
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ from backend.db import unit_of_work
 from backend.errors import QpeapayError
 from backend.routes import ENDPOINTS
 from backend.runtime import Runtime
-from backend.users.access import MerchantKeyOrUser, is_admin_only, is_tenant_owned
+from backend.users.access import MerchantKeyOrUser, is_admin_only, is_tenant_owned, key_scope
 from contract.apikeys import Scope
 from tests.identity import Account, make_api_key
 from tests.tenancy import BODIES, MAKERS
@@ -141,6 +141,24 @@ async def test_tenant_routes_refuse_customers_admins_and_keys_without_the_scope(
         for account in (customer, admin):
             response = await api.request(ep.method, path, headers=account.headers)
             assert response.status_code == 403, (_name(ep), response.text)
+
+
+KEY_ROUTES = [ep for ep in ENDPOINTS if key_scope(ep.access) is not None]
+
+
+def test_integrators_have_routes_that_take_api_keys() -> None:
+    assert {"POST /v1/quotes", "GET /v1/quotes/{quote_id}"} <= {_name(ep) for ep in KEY_ROUTES}
+
+
+@pytest.mark.parametrize("ep", KEY_ROUTES, ids=_name)
+async def test_routes_that_take_api_keys_want_the_scope(
+    ep: Endpoint, runtime: Runtime, api: httpx.AsyncClient, merchant: Account
+) -> None:
+    needed = key_scope(ep.access)
+    assert needed is not None
+    without = await make_api_key(api, merchant, *(s.value for s in Scope if s is not needed))
+    assert await _refusal(runtime, ep, without) == 403
+    assert await _refusal(runtime, ep, await make_api_key(api, merchant, needed.value)) == 200
 
 
 OWNED_ROUTES = [ep for ep in TENANT_ROUTES if PARAM.search(ep.path)]

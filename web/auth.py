@@ -167,6 +167,13 @@ def page_status(error: ApiError) -> int:
 
 
 async def register_page(request: Request) -> Response:
+    if get_session(request).get(ACCESS_TOKEN) is not None:
+        # Signing up while signed in would silently switch accounts: go home instead.
+        try:
+            return await _landing(request, "")
+        except ApiError as error:
+            if error.status != 401:
+                raise
     kind = request.query_params.get("as", "customer")
     values = {"account_type": kind if kind in ("customer", "merchant") else "customer"}
     return render(request, "auth/register.html", {"values": values, "errors": {}})

@@ -247,8 +247,11 @@ async def test_the_logo_and_login_lead_a_signed_in_person_back_in(
     assert again.status_code == 303 and again.headers["location"] == "/wallet"
     onward = await web.get("/login?next=/account/sessions")
     assert onward.headers["location"] == "/account/sessions"
+    signup = await web.get("/register")
+    assert signup.status_code == 303 and signup.headers["location"] == "/wallet"
     await post_form(web, "/account", "/logout", {})
     assert (await web.get("/login")).status_code == 200
+    assert (await web.get("/register")).status_code == 200
 
 
 async def test_devices_page_lists_and_signs_out_other_devices(

@@ -303,3 +303,24 @@ async def test_python_bitcoinrpc_reads_every_amount_as_decimal(
     found = await only(await bitcoin.scan(1, 1, {address}))
     assert found.amount.amount == Decimal("0.00000547")
     assert found.amount.amount.as_tuple().exponent == -8
+
+
+async def test_an_address_added_to_the_watched_set_is_found_by_the_next_scan(
+    bitcoind: Bitcoind, bitcoin: BitcoinConnector
+) -> None:
+    first, later = new_address(), new_address()
+    watched = {first, "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", "not an address"}  # never ours here
+    bitcoind.pay(first, "0.001")
+    bitcoind.pay(later, "0.002")
+    bitcoind.mine(1)
+    assert [t.to_address for t in await bitcoin.scan(1, 1, watched)] == [first]
+
+    watched.add(later)  # the watchers grow one set in place
+
+    found = await bitcoin.scan(1, 1, watched)
+    assert {(t.to_address, t.amount) for t in found} == {
+        (first, btc("0.001")),
+        (later, btc("0.002")),
+    }
+    watched.discard(first)
+    assert [t.to_address for t in await bitcoin.scan(1, 1, watched)] == [later]

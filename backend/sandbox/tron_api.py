@@ -14,6 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -57,6 +58,11 @@ class TronStandIn:
     def __init__(self, node: TronNode) -> None:
         self.node = node
         self.down = False
+        # A block's JSON and its receipts never change once it exists (a reorg makes new
+        # blocks with new ids), so each is rendered once per block id and address form; a
+        # busy block takes the stand-in far longer to render than java-tron to read.
+        self._blocks: dict[tuple[str, bool], dict[str, Any]] = {}
+        self._receipts: dict[tuple[str, bool], list[Any]] = {}
         self.wallet: dict[str, Handler] = {
             "getnowblock": lambda b, v: self._render_block(self.node.head, v),
             "getblockbynum": lambda b, v: self._block_or_empty(self.node.block(_num(b)), v),
@@ -114,7 +120,9 @@ class TronStandIn:
                 {"Error": "class com.alibaba.fastjson.JSONException : not an object"}
             )
         try:
-            return JSONResponse(handler(body, body.get("visible") in (True, "true")))
+            answer = handler(body, body.get("visible") in (True, "true"))
+            # The same bytes as JSONResponse (compact, UTF-8), several times faster.
+            return Response(orjson.dumps(answer), media_type="application/json")
         except AddressError:
             return JSONResponse(INVALID_ADDRESS)
         except (KeyError, TypeError, ValueError) as exc:
@@ -136,6 +144,12 @@ class TronStandIn:
         return doc
 
     def _render_block(self, block: Block, vis: bool) -> dict[str, Any]:
+        rendered = self._blocks.get((block.block_id, vis))
+        if rendered is None:
+            rendered = self._blocks[block.block_id, vis] = self._block_json(block, vis)
+        return rendered
+
+    def _block_json(self, block: Block, vis: bool) -> dict[str, Any]:
         raw: dict[str, Any] = {
             "number": block.number,
             "txTrieRoot": digest({"txs": block.txids}) if block.txids else "0" * 64,
@@ -207,7 +221,11 @@ class TronStandIn:
         block = self.node.block(number, solid=solid)
         if block is None:
             return []
-        return [visible(block.executions[t].info, vis) for t in block.txids]
+        rendered = self._receipts.get((block.block_id, vis))
+        if rendered is None:
+            rendered = [visible(block.executions[t].info, vis) for t in block.txids]
+            self._receipts[block.block_id, vis] = rendered
+        return rendered
 
     # ------------------------------------------------------------------------- accounts
 

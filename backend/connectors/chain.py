@@ -8,9 +8,9 @@ touches the database and never sees a private key (the signer hands it signed by
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from backend.errors import QpeapayError
 from contract.money import Asset, Money, Network
@@ -105,6 +105,40 @@ async def scan_in_windows(
         for block_transfers in found:
             transfers.extend(block_transfers)
     return transfers
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+class WatchIndex(Generic[K]):
+    """The watched addresses keyed by the form a block carries them in (an output script, a
+    hex account), so a block is matched without converting any of its addresses.
+
+    Converting 100,000 addresses takes seconds and the watchers pass the same set every
+    tick, growing it in place: the index is kept while the set compares equal to the last
+    one (a C-level pass over the set, a few ms), and when it changed only addresses not
+    seen before are converted. `key_of` answers None for an address that can never be paid
+    on this network; it then matches nothing."""
+
+    def __init__(self, key_of: Callable[[str], K | None]) -> None:
+        self._key_of = key_of
+        self._addresses: frozenset[str] = frozenset()
+        self._index: dict[K, str] = {}
+
+    def __call__(self, addresses: Collection[str]) -> Mapping[K, str]:
+        if addresses is self._addresses or addresses == self._addresses:
+            return self._index
+        known = {address: key for key, address in self._index.items()}
+        index: dict[K, str] = {}
+        for address in addresses:
+            key = known.get(address)
+            if key is None:
+                key = self._key_of(address)
+            if key is not None:
+                index[key] = address
+        # A new dict, never the old one changed: a scan still running keeps a whole one.
+        self._addresses, self._index = frozenset(addresses), index
+        return index
 
 
 class ChainError(QpeapayError):

@@ -7,6 +7,7 @@ run in their own processes, as nodes do, so their work never holds this process'
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import statistics
@@ -106,19 +107,22 @@ async def _tron() -> list[str]:
     tron = TronConnector(node.url, USDT)
     try:
         await _fill(node.url + "/_sim", sorted(watched)[:PAID], "1.5")
-        block = await tron._block(1)
-        receipts = await tron._request("wallet/gettransactioninfobyblocknum", {"num": 1})
+        found = len(await tron.scan(1, 1, watched))  # converts the addresses, once
+        accounts = tron._accounts(watched)
 
-        async def fetch() -> None:
-            await tron._block(1)
-            await tron._request("wallet/gettransactioninfobyblocknum", {"num": 1})
+        async def fetch() -> tuple[dict[str, Any], Any]:
+            block, receipts = await asyncio.gather(
+                tron._block(1),
+                tron._request("wallet/gettransactioninfobyblocknum", {"num": 1}),
+            )
+            return block, receipts
 
+        block, receipts = await fetch()
         fetch_ms, scan_ms, match_ms = await _medians_ms(
             fetch,
             lambda: tron.scan(1, 1, watched),
-            _sync(lambda: list(tron._match(block, receipts, watched))),
+            _sync(lambda: list(tron._match(block, receipts, accounts))),
         )
-        found = len(await tron.scan(1, 1, watched))
         return _lines("tron", scan_ms, fetch_ms, match_ms, found)
     finally:
         await tron.aclose()

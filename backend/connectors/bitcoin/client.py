@@ -42,6 +42,7 @@ from backend.connectors.chain import (
     InvalidAddress,
     TransactionNotFound,
     Transfer,
+    WatchIndex,
     scan_in_windows,
 )
 from backend.settings import BitcoinNetwork, Settings
@@ -97,8 +98,8 @@ class BitcoinConnector:
         # txid → its outputs that pay an address: (vout, address, amount). Mempool
         # transactions never change, so each is fetched once while it stays in the pool.
         self._mempool: dict[str, tuple[tuple[int, str, Decimal], ...]] = {}
-        # The last watched set scanned for, and its output scripts → addresses.
-        self._watching: tuple[frozenset[str], dict[bytes, str]] = (frozenset(), {})
+        # Output script → watched address.
+        self._scripts = WatchIndex(self._output_script)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BitcoinConnector:
@@ -153,26 +154,11 @@ class BitcoinConnector:
 
         return await scan_in_windows(start_height, end_height, self.scan_window, read)
 
-    def _scripts(self, addresses: Collection[str]) -> Mapping[bytes, str]:
-        """Output script → address for `addresses`. Kept while the watchers pass the same set
-        (comparing two sets is cheap; converting 100,000 addresses is not) and, when it grows,
-        only the new addresses are converted. An address that is not for our network can
-        never be paid here, so it matches nothing, as before."""
-        watched, scripts = self._watching
-        if addresses is watched or addresses == watched:
-            return scripts
-        known = {address: script for script, address in scripts.items()}
-        fresh: dict[bytes, str] = {}
-        for address in addresses:
-            script = known.get(address)
-            if script is None:
-                try:
-                    script = output_script(address, self.bitcoin_network)
-                except InvalidAddress:
-                    continue
-            fresh[script] = address
-        self._watching = (frozenset(addresses), fresh)
-        return fresh
+    def _output_script(self, address: str) -> bytes | None:
+        try:
+            return output_script(address, self.bitcoin_network)
+        except InvalidAddress:
+            return None  # not for our network: nothing here can pay it
 
     async def _block(self, height: int) -> tuple[BlockRef, RawBlock]:
         """The active chain's block at `height`, never one orphaned between our calls (a hash

@@ -39,6 +39,15 @@ def to_hex(address: str) -> str:
     return bytes(Base58Decoder.CheckDecode(validate_address(address))).hex()
 
 
+def tvm_account(address: str) -> str | None:
+    """The 20-byte account of a base58 address in lower-case hex (as TVM logs and calldata
+    words end), or None when it is not a Tron address."""
+    try:
+        return to_hex(address)[2:]
+    except InvalidAddress:
+        return None
+
+
 @lru_cache(maxsize=65_536)
 def from_hex(hex_address: str) -> str:
     """Base58 for '41…' hex, or for a bare 20-byte EVM address as TVM logs carry it."""

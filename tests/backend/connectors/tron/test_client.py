@@ -265,3 +265,26 @@ async def test_a_node_that_goes_away_is_unavailable_and_works_when_back(
 def test_trongrid_needs_our_own_api_key() -> None:
     with pytest.raises(ValueError, match="TRON_API_KEY"):
         TronConnector("https://api.trongrid.io", USDT)
+
+
+async def test_an_address_added_to_the_watched_set_is_found_by_the_next_scan(
+    trond: Trond, tron: TronConnector
+) -> None:
+    first, later, broke = new_address(), new_address(), new_address()
+    watched = {first, "not an address"}  # matches nothing, breaks nothing
+    paid = trond.pay(first, "1")
+    trond.pay(later, "2")
+    failed = trond.fail(broke, "3")
+    trond.mine(1)
+    tip = await tron.tip()
+    assert [t.txid for t in await tron.scan(tip.height, tip.height, watched)] == [paid]
+
+    watched |= {later, broke}  # the watchers grow one set in place
+
+    found = await tron.scan(tip.height, tip.height, watched)
+    assert {(t.to_address, t.amount, t.succeeded) for t in found} == {
+        (first, usdt("1"), True),
+        (later, usdt("2"), True),
+        (broke, usdt("3"), False),
+    }
+    assert only([t for t in found if not t.succeeded]).txid == failed

@@ -38,6 +38,17 @@ def _refuse(reason: str) -> InvalidAddress:
 
 def validate_address(address: str, network: BitcoinNetwork) -> str:
     """`address` in canonical form (bech32 lower-cased), or InvalidAddress saying why."""
+    return _checked(address, network)[0]
+
+
+def output_script(address: str, network: BitcoinNetwork) -> bytes:
+    """The scriptPubKey paying `address` (checked as `validate_address` does)."""
+    return _checked(address, network)[1]
+
+
+def _checked(address: str, network: BitcoinNetwork) -> tuple[str, bytes]:
+    """(canonical address, its scriptPubKey), decoded once: scanning converts every watched
+    address, 100,000 of them on a busy deployment."""
     candidate = address.strip()
     if not candidate or len(candidate) > 90:
         raise _refuse("wrong length")
@@ -45,38 +56,30 @@ def validate_address(address: str, network: BitcoinNetwork) -> str:
     if segwit_network is not None:
         if segwit_network is not network:
             raise _refuse(f"it is a {segwit_network} address and this is {network}")
-        return _validate_segwit(candidate, HRP[network])
+        return _checked_segwit(candidate, HRP[network])
     try:
         payload = bytes(Base58Decoder.CheckDecode(candidate))
     except Exception:  # bip-utils raises its own error types for bad characters and checksums
         raise _refuse("bad characters or checksum") from None
     if len(payload) != 21:
         raise _refuse("wrong length")
-    if payload[0] in BASE58_VERSIONS[network]:
-        return candidate
+    p2pkh, p2sh = BASE58_VERSIONS[network]
+    if payload[0] == p2pkh:  # DUP HASH160 <h> EQUALVERIFY CHECKSIG
+        return candidate, b"\x76\xa9\x14" + payload[1:] + b"\x88\xac"
+    if payload[0] == p2sh:  # HASH160 <h> EQUAL
+        return candidate, b"\xa9\x14" + payload[1:] + b"\x87"
     others = [n for n, versions in BASE58_VERSIONS.items() if payload[0] in versions]
     if others:
         raise _refuse(f"it is a {others[0]} address and this is {network}")
     raise _refuse("unknown address type")
 
 
-def _validate_segwit(address: str, hrp: str) -> str:
+def _checked_segwit(address: str, hrp: str) -> tuple[str, bytes]:
     try:
         version, program = SegwitBech32Decoder.Decode(hrp, address)
     except Exception:  # checksum, mixed case, bech32 vs bech32m, padding: all bip-utils errors
         raise _refuse("bad checksum or encoding") from None
     if len(program) not in _WITNESS_PROGRAM_SIZES.get(version, ()):
         raise _refuse(f"witness version {version} with a {len(program)}-byte program")
-    return address.lower()
-
-
-def output_script(address: str, network: BitcoinNetwork) -> bytes:
-    """The scriptPubKey paying `address` (checked as `validate_address` does)."""
-    canonical = validate_address(address, network)
-    if _network_of(canonical) is not None:
-        version, program = SegwitBech32Decoder.Decode(HRP[network], canonical)
-        return bytes([0x50 + version if version else 0, len(program)]) + bytes(program)
-    payload = bytes(Base58Decoder.CheckDecode(canonical))
-    if payload[0] == BASE58_VERSIONS[network][0]:  # P2PKH: DUP HASH160 <h> EQUALVERIFY CHECKSIG
-        return b"\x76\xa9\x14" + payload[1:] + b"\x88\xac"
-    return b"\xa9\x14" + payload[1:] + b"\x87"  # P2SH: HASH160 <h> EQUAL
+    opcode = 0x50 + version if version else 0  # OP_0, or OP_1..OP_16
+    return address.lower(), bytes([opcode, len(program)]) + bytes(program)

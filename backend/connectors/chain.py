@@ -126,7 +126,7 @@ class WatchIndex(Generic[K]):
         self._index: dict[K, str] = {}
 
     def __call__(self, addresses: Collection[str]) -> Mapping[K, str]:
-        if addresses is self._addresses or addresses == self._addresses:
+        if addresses == self._addresses:
             return self._index
         known = {address: key for key, address in self._index.items()}
         index: dict[K, str] = {}

@@ -79,8 +79,10 @@ async def test_a_leader_that_lost_its_connection_writes_nothing_and_a_standby_ta
     async with unit_of_work(chains.runtime.sessionmaker) as session:
         await session.execute(
             text(
+                # Only this database's: other test workers run leaders of their own.
                 "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
                 " AND classid = :class AND objid = :id"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             ),
             {"class": LOCK_CLASS, "id": LOCK_IDS[Network.bitcoin]},
         )

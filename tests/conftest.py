@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from backend.app import create_app
 from backend.dev import embedded
-from backend.dev.database import ensure_database, migrate, normalise, with_database
+from backend.dev.database import ensure_database, migrate, with_database
 from backend.models import metadata
 from backend.runtime import Runtime
 from backend.settings import Environment, Settings
@@ -44,23 +44,14 @@ hypothesis_settings.load_profile("qpeapay")
 @pytest.fixture(scope="session")
 def service_urls() -> Iterator[tuple[str, str]]:
     """PostgreSQL and Redis base URLs: the configured ones, or embedded servers in var/test."""
-    handles: list[Any] = []
-    database = os.environ.get("DATABASE_URL")
-    if not database:
-        database, server = embedded.start_postgres(ROOT / "var" / "test" / "pg")
-        handles.append(server)
-    redis = os.environ.get("REDIS_URL")
-    if redis:
-        # One logical database per worker (counting up from the URL's) keeps flushes apart.
-        base, _, number = redis.rpartition("/")
-        redis = f"{base}/{int(number or 0) + WORKER_NUMBER}"
-    else:
-        redis, process = embedded.start_redis(ROOT / "var" / "test" / f"redis-{WORKER}")
-        handles.append(process)
-    yield normalise(database), redis
-    for handle in handles:
-        if hasattr(handle, "terminate"):
-            handle.terminate()
+    configured_redis = bool(os.environ.get("REDIS_URL"))
+    with embedded.configured_or_embedded(ROOT / "var" / "test", f"redis-{WORKER}") as urls:
+        database, redis = urls
+        if configured_redis:
+            # One logical database per worker (counting up from the URL's) keeps flushes apart.
+            base, _, number = redis.rpartition("/")
+            redis = f"{base}/{int(number or 0) + WORKER_NUMBER}"
+        yield database, redis
 
 
 @pytest.fixture(scope="session")

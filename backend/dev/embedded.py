@@ -10,6 +10,8 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -84,3 +86,26 @@ def start_redis(data_dir: Path, port: int | None = None) -> tuple[str, subproces
     )
     wait_for_port(port)
     return f"redis://127.0.0.1:{port}/0", process
+
+
+@contextmanager
+def configured_or_embedded(data_dir: Path, redis_dir: str = "redis") -> Iterator[tuple[str, str]]:
+    """PostgreSQL and Redis base URLs: DATABASE_URL / REDIS_URL when set, otherwise
+    embedded servers under `data_dir`, stopped again when the block ends."""
+    from backend.dev.database import normalise
+
+    handles: list[Any] = []
+    database = os.environ.get("DATABASE_URL")
+    if not database:
+        database, server = start_postgres(data_dir / "pg")
+        handles.append(server)
+    redis = os.environ.get("REDIS_URL")
+    if not redis:
+        redis, process = start_redis(data_dir / redis_dir)
+        handles.append(process)
+    try:
+        yield normalise(database), redis
+    finally:
+        for handle in handles:
+            if isinstance(handle, subprocess.Popen):
+                handle.terminate()

@@ -16,12 +16,11 @@ import os
 import pkgutil
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -29,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend.db import create_engine, create_sessionmaker
 from backend.dev import embedded
-from backend.dev.database import ensure_database, migrate, normalise, with_database
+from backend.dev.database import ensure_database, migrate, with_database
 from backend.settings import Environment, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,24 +48,9 @@ class BenchContext:
 Bench = Callable[[BenchContext], Awaitable[list[str]]]
 
 
-@contextmanager
-def services() -> Iterator[tuple[str, str]]:
+def services() -> AbstractContextManager[tuple[str, str]]:
     """PostgreSQL and Redis base URLs: the configured ones, or embedded servers."""
-    handles: list[Any] = []
-    database = os.environ.get("DATABASE_URL")
-    if not database:
-        database, server = embedded.start_postgres(ROOT / "var" / "bench" / "pg")
-        handles.append(server)
-    redis = os.environ.get("REDIS_URL")
-    if not redis:
-        redis, process = embedded.start_redis(ROOT / "var" / "bench" / "redis")
-        handles.append(process)
-    try:
-        yield normalise(database), redis
-    finally:
-        for handle in handles:
-            if hasattr(handle, "terminate"):
-                handle.terminate()
+    return embedded.configured_or_embedded(ROOT / "var" / "bench")
 
 
 def discover(names: list[str]) -> list[tuple[str, Bench]]:

@@ -41,6 +41,7 @@ from backend.dev.processes import (
     pick_port,
     start_child,
 )
+from backend.sandbox.anvil import AnvilError, anvil_command
 from backend.sandbox.registry import STAND_INS, StandIn
 
 APP_DATABASE = "qpeapay"
@@ -74,17 +75,6 @@ def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
         if sep and name.strip() and not name.startswith("#"):
             entries[name.strip()] = command.strip()
     return entries
-
-
-def anvil_command() -> list[str]:
-    # The npm wrapper is a node process that only relays signals; the platform package's
-    # binary is the node itself, so run that when it is there.
-    for native in sorted((ROOT / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil")):
-        return [str(native)]
-    wrapper = ROOT / "node_modules" / ".bin" / "anvil"
-    if not wrapper.exists():
-        raise StackError("anvil is missing: run `npm install` (or `make install`) first")
-    return [str(wrapper)]
 
 
 async def answers_chain_id(rpc: str) -> None:
@@ -190,10 +180,14 @@ class Stack:
         port = pick_port(int(self.env.get("ANVIL_PORT") or 8545))
         state = self.dev / "anvil"
         state.mkdir(parents=True, exist_ok=True)
+        try:
+            command = anvil_command()
+        except AnvilError as exc:
+            raise StackError(str(exc)) from exc
         await self.spawn(
             "anvil",
             [
-                *anvil_command(),
+                *command,
                 "--host=127.0.0.1",
                 f"--port={port}",
                 f"--chain-id={CHAIN_ID}",

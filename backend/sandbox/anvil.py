@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 from dataclasses import dataclass
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from backend.dev.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN_ID = 31337
@@ -39,13 +40,6 @@ def anvil_command() -> list[str]:
     if not wrapper.exists():
         raise AnvilError("anvil is missing: run `npm install` (or `make install`)")
     return [str(wrapper)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

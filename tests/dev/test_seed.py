@@ -47,5 +47,19 @@ async def test_seed_runs_every_step_each_time_and_keeps_what_they_leave(
 
 
 async def test_the_registered_demo_steps_succeed_twice(runtime: Runtime) -> None:
+    async def rows() -> dict[str, int]:
+        async with runtime.engine.connect() as conn:
+            counts = await conn.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM key_seeds),"
+                    " (SELECT count(*) FROM ledger_transactions)"
+                )
+            )
+            users, seeds, journals = counts.one()
+        return {"users": users, "seeds": seeds, "journals": journals}
+
     await demo_data.seed(runtime)
+    first = await rows()
     await demo_data.seed(runtime)
+    assert await rows() == first
+    assert first["users"] == len(demo_data.DEMO_LOGINS) and first["seeds"] == 1

@@ -6,13 +6,15 @@ back on error, and only then runs the after-commit hooks (job enqueues, notifica
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, MetaData, event, func
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -52,14 +54,46 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
-    return create_async_engine(
+# A pooled connection idle longer than this is pinged before use; a busier one is not.
+PING_AFTER_IDLE_S = 2.0
+
+
+def create_engine(
+    url: str, pool_size: int = 10, ping_after_idle_s: float = PING_AFTER_IDLE_S
+) -> AsyncEngine:
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         connect_args={"server_settings": {"application_name": "qpeapay", "timezone": "UTC"}},
     )
+    _ping_idle_connections(engine, ping_after_idle_s)
+    return engine
+
+
+def _ping_idle_connections(engine: AsyncEngine, after_s: float) -> None:
+    """Check a connection is alive before use only when it sat idle, not on every checkout.
+
+    A ping is a round trip: on every checkout (SQLAlchemy's pool_pre_ping) it was one in
+    four of a ledger post's. A connection that was just in use is alive, or died with the
+    server moments ago; then its error invalidates the whole pool, so only statements
+    already in flight fail. A dead connection found by the ping is replaced at once.
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _idle_from(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is not None and time.monotonic() - idle_since < after_s:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # any failed ping: the pool retries on a new connection
+            raise DisconnectionError("pooled connection failed its ping") from exc
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -213,7 +213,11 @@ async def check(
 ) -> None:
     """Raise 403 `limit_exceeded` if moving `amount` (KES) now would break a limit.
     A preview: nothing is counted and nothing is locked."""
-    now = await standing(session, settings, user_id, action)
+    refuse_breach(action, await standing(session, settings, user_id, action), amount)
+
+
+def refuse_breach(action: LimitAction, now: Standing, amount: Money) -> None:
+    """Raise 403 `limit_exceeded` if moving `amount` (KES) on top of `now` breaks a limit."""
     breach = _breach(action, now.limits, now.used, _value(amount))
     if breach is not None:
         raise breach

@@ -13,8 +13,10 @@ the same consumer reference returns the same quote, anything else is a 409).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from decimal import Decimal
+from typing import cast
 
 from sqlalchemy import Interval, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -79,13 +81,29 @@ async def create(
     lock = lock_s if lock_s is not None else runtime.settings.quote_lock_s
     if lock <= 0:
         raise ValueError("a quote is held for a positive time")
-    rate = await rates.rate(runtime, request.asset, Asset.KES)
+    action = _LIMIT_ACTION.get(flow)
+    # The rate (Redis) and what the owner has used (PostgreSQL) are read at once: quoting
+    # is the hot path, and neither needs the other.
+    # Both finish before either's error is raised, so the session is never rolled back under
+    # a query still running on it.
+    standing: limits.Standing | None = None
+    if action is None:
+        rate = await rates.rate(runtime, request.asset, Asset.KES)
+    else:
+        found_rate, found_standing = await asyncio.gather(
+            rates.rate(runtime, request.asset, Asset.KES),
+            limits.standing(session, runtime.settings, owner_id, action),
+            return_exceptions=True,
+        )
+        for outcome in (found_rate, found_standing):
+            if isinstance(outcome, BaseException):
+                raise outcome
+        rate, standing = cast(rates.PairRate, found_rate), cast(limits.Standing, found_standing)
     requested = Money.of(request.amount, request.amount_currency)
     priced = PRICERS[flow](runtime.settings, rate.value, requested, request.asset)
-    action = _LIMIT_ACTION.get(flow)
-    if action is not None:
+    if action is not None and standing is not None:
         # A preview: the order that consumes the quote records the usage for real.
-        await limits.check(session, runtime.settings, owner_id, action, priced.subtotal)
+        limits.refuse_breach(action, standing, priced.subtotal)
     row: Quote | None = await session.scalar(
         _INSERT,
         {

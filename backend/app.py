@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -14,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from backend import logs
 from backend.api import Endpoint, routes
-from backend.errors import MethodNotAllowed, NotFound, QpeapayError
+from backend.errors import Busy, MethodNotAllowed, NotFound, QpeapayError
 from backend.middleware import RequestContext
 from backend.openapi import build
 from backend.routes import ENDPOINTS, LIFESPAN_HOOKS
@@ -43,6 +44,12 @@ def _render_http(request: Request, exc: Exception) -> Response:
     return _render_error(request, error)
 
 
+def _render_busy(request: Request, exc: Exception) -> Response:
+    # Every pooled connection stayed busy past the pool's timeout: the caller should come
+    # back, not be told something broke.
+    return _render_error(request, Busy(headers={"Retry-After": "1"}))
+
+
 def lifespan(settings: Settings) -> Callable[[Starlette], Any]:
     @asynccontextmanager
     async def run(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -62,7 +69,11 @@ def create_app(
     app = Starlette(
         routes=routes(endpoints),
         middleware=[Middleware(RequestContext)],
-        exception_handlers={QpeapayError: _render_error, HTTPException: _render_http},
+        exception_handlers={
+            QpeapayError: _render_error,
+            HTTPException: _render_http,
+            PoolTimeout: _render_busy,
+        },
         lifespan=lifespan(settings),
     )
     app.state.openapi = build(endpoints, package_version())

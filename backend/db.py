@@ -59,12 +59,16 @@ PING_AFTER_IDLE_S = 2.0
 
 
 def create_engine(
-    url: str, pool_size: int = 10, ping_after_idle_s: float = PING_AFTER_IDLE_S
+    url: str,
+    pool_size: int = 10,
+    ping_after_idle_s: float = PING_AFTER_IDLE_S,
+    pool_timeout_s: float = 10.0,
 ) -> AsyncEngine:
     engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=pool_timeout_s,
         connect_args={"server_settings": {"application_name": "qpeapay", "timezone": "UTC"}},
     )
     _ping_idle_connections(engine, ping_after_idle_s)

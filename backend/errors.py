@@ -108,3 +108,7 @@ class RateLimited(QpeapayError):
 class ServiceUnavailable(QpeapayError):
     status, type, code = 503, "api_error", "service_unavailable"
     message = "A system this request needs is unavailable."
+
+
+class Busy(ServiceUnavailable):
+    code, message = "busy", "We are busy right now; try again in a moment."

@@ -41,7 +41,11 @@ async def open_runtime(
 ) -> AsyncIterator[Runtime]:
     """Open the process's clients, then each hook; close everything in reverse order."""
     async with AsyncExitStack() as stack:
-        engine = create_engine(settings.database_url, settings.database_pool_size)
+        engine = create_engine(
+            settings.database_url,
+            settings.database_pool_size,
+            pool_timeout_s=settings.database_pool_timeout_s,
+        )
         stack.push_async_callback(engine.dispose)
         redis = Redis.from_url(settings.redis_url, decode_responses=True)
         stack.push_async_callback(redis.aclose)

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/qpeapay"
     redis_url: str = "redis://127.0.0.1:6379/0"
     database_pool_size: int = Field(default=10, ge=1)
+    # How long a request waits for a pooled connection before it is answered 503 `busy`.
+    database_pool_timeout_s: float = Field(default=10.0, gt=0, le=60)
 
     # Public base URL of the API (callbacks, hosted checkout links) and of the web app.
     public_api_url: str = "http://127.0.0.1:8000"

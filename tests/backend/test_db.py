@@ -1,13 +1,18 @@
-"""The engine's pool: idle connections are checked before use, busy ones are not."""
+"""The engine's pool: idle connections are checked before use, busy ones are not, and a
+request that finds no free connection is answered 503, not 500."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from backend.app import create_app
 from backend.db import create_engine
+from backend.runtime import Runtime
 from backend.settings import Settings
+from tests.conftest import WithState
 
 
 async def _backend_pid(settings: Settings, ping_after_idle_s: float) -> tuple[int, int]:
@@ -40,3 +45,26 @@ async def test_a_connection_used_moments_ago_is_not_pinged(settings: Settings) -
     # No ping within the idle window: the dead connection is only found by using it.
     with pytest.raises(DBAPIError):
         await _backend_pid(settings, ping_after_idle_s=3600)
+
+
+async def test_a_request_that_finds_every_connection_busy_is_told_to_come_back(
+    settings: Settings,
+) -> None:
+    tight = settings.model_copy(update={"database_pool_size": 1, "database_pool_timeout_s": 0.2})
+    app = create_app(tight)
+    async with app.router.lifespan_context(app) as state:
+        runtime: Runtime = dict(state or {})["runtime"]
+        transport = httpx.ASGITransport(app=WithState(app, dict(state or {})))
+        async with (
+            runtime.engine.connect() as first,
+            runtime.engine.connect() as second,  # the pool's overflow: nothing is left
+            httpx.AsyncClient(transport=transport, base_url="http://api.test") as client,
+        ):
+            await first.execute(text("SELECT 1"))
+            await second.execute(text("SELECT 1"))
+            response = await client.post(
+                "/v1/auth/login", json={"email": "someone@example.com", "password": "x" * 12}
+            )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "busy"
+    assert response.headers["retry-after"] == "1"

@@ -7,7 +7,8 @@ exception. Callers get public account keys at `create_seed` and signed bytes aft
 What is signed is built here from what the caller means (a `btc_plan.Plan`, a recipient and
 an amount), never taken ready-made from a node: the Tron txID is computed locally, and every
 Bitcoin input must be a coin of one of our addresses, its signature checked before return.
-Each sealed copy of the seed is bound (AES-GCM associated data) to its version and the
+Nothing is signed that moves no value (a zero or negative amount or output) or whose largest
+possible network fee is above SIGNER_MAX_FEE. Each sealed copy of the seed is bound (AES-GCM associated data) to its version and the
 seed's fingerprint, so rows cannot be swapped.
 """
 
@@ -44,6 +45,7 @@ from backend.connectors.tron.transaction import TronTxParams
 from backend.keys import btc_tx, crypto, derivation, service
 from backend.keys.btc_plan import Plan
 from backend.keys.errors import (
+    FeeAboveCap,
     KeysMisconfigured,
     RefusedToSign,
     SeedExists,
@@ -271,6 +273,27 @@ async def _private_key(session: AsyncSession, settings: Settings, source: ChainA
     return (await _private_keys(session, settings, [source]))[0]
 
 
+def _check_fee(settings: Settings, network: Network, most: Money) -> None:
+    """Refuse what could pay the network more than SIGNER_MAX_FEE: the cap bounds the worst
+    case (every unit of gas or energy burnt at the highest price), not the likely fee."""
+    cap = settings.max_network_fee(network)
+    if most > cap:
+        fee, limit = (f"{m.amount.normalize():f}" for m in (most, cap))
+        raise FeeAboveCap(
+            f"This {network} transaction could pay a fee of {fee} {most.asset}, above the "
+            f"cap of {limit} {cap.asset} (SIGNER_MAX_FEE).",
+            fee=fee,
+            cap=limit,
+        )
+
+
+def _check_amount(amount: Money, asset: Asset) -> None:
+    if amount.asset is not asset:
+        raise ValueError(f"this transfer moves {asset}, not {amount.asset}")
+    if amount.minor_units() <= 0:
+        raise RefusedToSign("A transfer moves a positive amount.", amount=str(amount.amount))
+
+
 async def _sign_ethereum(
     session: AsyncSession,
     settings: Settings,
@@ -288,6 +311,7 @@ async def _sign_ethereum(
             f"Refusing to sign for chain {params.chain_id}; ETHEREUM_CHAIN_ID is "
             f"{settings.ethereum_chain_id}."
         )
+    _check_fee(settings, Network.ethereum, params.max_cost())
     transaction = params.unsigned(to, value_wei, data)
     signed = Account.sign_transaction(transaction, await _private_key(session, settings, source))
     txid = signed.hash.to_0x_hex()
@@ -309,8 +333,7 @@ async def sign_ether_transfer(
     params: EthTxParams,
 ) -> SignedTransaction:
     """A plain ETH payment from one of our addresses (a gas top-up, a withdrawal)."""
-    if amount.asset is not Asset.ETH:
-        raise ValueError("an ether transfer moves ETH")
+    _check_amount(amount, Asset.ETH)
     return await _sign_ethereum(
         session, settings, source, to=to, value_wei=amount.minor_units(), data=b"", params=params
     )
@@ -327,8 +350,7 @@ async def sign_erc20_transfer(
     params: EthTxParams,
 ) -> SignedTransaction:
     """`token.transfer(to, amount)` from one of our addresses; success is the receipt status."""
-    if amount.asset is not Asset.USDT:
-        raise ValueError("the only ERC-20 we move is USDT")
+    _check_amount(amount, Asset.USDT)  # the only ERC-20 we move
     data = erc20.transfer_calldata(to, amount.minor_units())
     return await _sign_ethereum(
         session, settings, source, to=token, value_wei=0, data=data, params=params
@@ -357,6 +379,8 @@ def _check_plan(plan: Plan, settings: Settings) -> None:
         raise KeysMisconfigured(
             f"Refusing to sign for {plan.network}; BITCOIN_NETWORK is {settings.bitcoin_network}."
         )
+    if any(out.sats <= 0 for out in plan.outputs):
+        raise RefusedToSign("An output of the plan pays nothing.")
     paid = sum(out.sats for out in plan.outputs)
     fee = sum(coin.sats for coin in plan.coins) - paid
     outpoints = {(coin.txid, coin.vout) for coin in plan.coins}
@@ -366,6 +390,7 @@ def _check_plan(plan: Plan, settings: Settings) -> None:
         raise RefusedToSign("The plan's amounts do not add up.", fee=plan.fee)
     if fee > MAX_BTC_FEE_RATE * plan.vsize:
         raise RefusedToSign(f"A fee of {fee} sats is absurd for this transaction.", fee=fee)
+    _check_fee(settings, Network.bitcoin, Money.from_minor_units(fee, Asset.BTC))
     for out in plan.outputs:
         if out.sats < btc_tx.dust_threshold(output_script(out.address, plan.network)):
             raise RefusedToSign("An output is below the dust threshold.", sats=out.sats)
@@ -449,10 +474,7 @@ async def _sign_tron(
 def _check_tron(source: ChainAddress, amount: Money, asset: Asset) -> None:
     if source.network != Network.tron:
         raise KeysMisconfigured(f"Address {source.id} is not a Tron address.")
-    if amount.asset is not asset:
-        raise ValueError(f"this transfer moves {asset}, not {amount.asset}")
-    if amount.minor_units() <= 0:
-        raise ValueError("a transfer moves a positive amount")
+    _check_amount(amount, asset)
 
 
 async def sign_trc20_transfer(
@@ -469,6 +491,7 @@ async def sign_trc20_transfer(
     `params.fee_limit` on energy; success is the receipt (REVERT and OUT_OF_ENERGY land in a
     block as failures). `raw` is the JSON `broadcasttransaction` takes."""
     _check_tron(source, amount, Asset.USDT)  # the only TRC-20 we move
+    _check_fee(settings, Network.tron, params.max_fee())
     raw_data = tron_tx.trc20_transfer(
         source.address,
         tron_address(token),
@@ -489,7 +512,9 @@ async def sign_trx_transfer(
     params: TronTxParams,
 ) -> SignedTransaction:
     """A plain TRX payment from one of our Tron addresses (an energy and bandwidth top-up,
-    a withdrawal); the first TRX an address receives also activates it."""
+    a withdrawal); the first TRX an address receives also activates it. A transfer carries
+    no fee limit: it burns at most its bandwidth and, for a new account, the 1 TRX creation
+    fee, far below any sensible SIGNER_MAX_FEE."""
     _check_tron(source, amount, Asset.TRX)
     recipient = tron_address(to)
     if recipient == source.address:

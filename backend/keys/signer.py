@@ -1,14 +1,16 @@
 """The only module that opens the master seed or derives a private key.
 
 Invariants: the mnemonic is in clear only inside these functions, wrapped in `_Mnemonic`
-whose repr and str hide it; a private key is derived per operation, checked against the
-address we stored for it, used, and dropped: it is never returned, logged or put in an
-exception. Callers get public account keys at `create_seed` and signed bytes afterwards.
-What is signed is built here from what the caller means (a `btc_plan.Plan`, a recipient and
-an amount), never taken ready-made from a node: the Tron txID is computed locally, and every
-Bitcoin input must be a coin of one of our addresses, its signature checked before return.
-Nothing is signed that moves no value (a zero or negative amount or output) or whose largest
-possible network fee is above SIGNER_MAX_FEE. Each sealed copy of the seed is bound (AES-GCM associated data) to its version and the
+whose repr and str hide it (the one exception: fresh `RecoveryWords` that `init` shows the
+operator once, for a paper backup, before they are sealed); a private key is derived per
+operation, checked against the address we stored for it, used, and dropped: it is never
+returned, logged or put in an exception. Callers get public account keys at `create_seed`
+and signed bytes afterwards. What is signed is built here from what the caller means (a
+`btc_plan.Plan`, a recipient and an amount), never taken ready-made from a node: the Tron
+txID is computed locally, and every Bitcoin input must be a coin of one of our addresses,
+its signature checked before return. Nothing is signed that moves no value (a zero or
+negative amount or output) or whose largest possible network fee is above SIGNER_MAX_FEE.
+Each sealed copy of the seed is bound (AES-GCM associated data) to its version and the
 seed's fingerprint, so rows cannot be swapped.
 """
 
@@ -77,23 +79,64 @@ class SignedTransaction:
 
 
 class _Mnemonic:
-    """A BIP-39 phrase that will not print itself."""
+    """A BIP-39 phrase and its optional passphrase (the "25th word"), that will not print
+    themselves. Sealed as the words alone, or the words, a newline and the passphrase: a
+    seed created without a passphrase is stored exactly as before there was one."""
 
-    __slots__ = ("_words",)
+    __slots__ = ("_passphrase", "_words")
 
-    def __init__(self, words: str) -> None:
+    def __init__(self, words: str, passphrase: str = "") -> None:
         self._words = words
+        self._passphrase = passphrase
 
     def __repr__(self) -> str:
         return "_Mnemonic(<redacted>)"
 
     __str__ = __repr__
 
+    @classmethod
+    def decoded(cls, plaintext: bytes) -> _Mnemonic:
+        words, _, passphrase = plaintext.decode().partition("\n")
+        return cls(words, passphrase)
+
     def encoded(self) -> bytes:
-        return self._words.encode()
+        return (self._words + ("\n" + self._passphrase if self._passphrase else "")).encode()
 
     def seed(self) -> bytes:
-        return bytes(Bip39SeedGenerator(self._words).Generate())
+        return bytes(Bip39SeedGenerator(self._words).Generate(self._passphrase))
+
+
+class RecoveryWords:
+    """Fresh recovery words for `init`, for the operator's paper backup: shown once by the
+    command, never logged; its repr hides them."""
+
+    __slots__ = ("_words",)
+
+    def __init__(self) -> None:
+        generator = Bip39MnemonicGenerator()
+        self._words = str(generator.FromWordsNumber(Bip39WordsNum.WORDS_NUM_24))
+
+    def __repr__(self) -> str:
+        return "RecoveryWords(<redacted>)"
+
+    __str__ = __repr__
+
+    def reveal(self) -> list[str]:
+        return self._words.split()
+
+
+def _checked(phrase: str, passphrase: str) -> _Mnemonic:
+    words = " ".join(phrase.lower().split())
+    if not Bip39MnemonicValidator().IsValid(words):
+        raise KeysMisconfigured(
+            "That is not a valid BIP-39 phrase: a word is misspelt, missing or out of order "
+            "(its checksum does not match)."
+        )
+    if "\n" in passphrase or passphrase != passphrase.strip():
+        raise KeysMisconfigured(
+            "A passphrase has no line breaks and no leading or trailing spaces."
+        )
+    return _Mnemonic(words, passphrase)
 
 
 def _aad(version: int, fingerprint: str) -> bytes:
@@ -130,18 +173,27 @@ def _seal_row(mnemonic: _Mnemonic, fingerprint: str, settings: Settings) -> Seal
     )
 
 
+async def seed_exists(session: AsyncSession) -> bool:
+    return bool(await session.scalar(select(func.count()).select_from(SealedSeed)))
+
+
 async def create_seed(
-    session: AsyncSession, settings: Settings, *, mnemonic: str | None = None
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    mnemonic: str | RecoveryWords | None = None,
+    passphrase: str = "",
 ) -> SeedInfo:
-    """Create (or, given `mnemonic`, restore) the deployment's seed and its account keys."""
-    if await session.scalar(select(func.count()).select_from(SealedSeed)):
+    """Create (or, given `mnemonic`, restore) the deployment's seed and its account keys.
+
+    `passphrase` is the optional BIP-39 passphrase: it changes every key, so restoring needs
+    the words and the passphrase both; it is sealed with the words, so nothing else does."""
+    if await seed_exists(session):
         raise SeedExists()
     if mnemonic is None:
-        words = _Mnemonic(str(Bip39MnemonicGenerator().FromWordsNumber(Bip39WordsNum.WORDS_NUM_24)))
-    elif Bip39MnemonicValidator().IsValid(" ".join(mnemonic.split())):
-        words = _Mnemonic(" ".join(mnemonic.split()))
-    else:
-        raise KeysMisconfigured("That is not a valid BIP-39 mnemonic.")
+        mnemonic = RecoveryWords()
+    phrase = " ".join(mnemonic.reveal()) if isinstance(mnemonic, RecoveryWords) else mnemonic
+    words = _checked(phrase, passphrase)
     seed = words.seed()
     fingerprint = _fingerprint(seed)
     session.add(_seal_row(words, fingerprint, settings))
@@ -153,7 +205,12 @@ async def create_seed(
         await session.flush()
     except IntegrityError:  # another `init` won the race
         raise SeedExists() from None
-    log.info("keys.seed_created", fingerprint=fingerprint, version=settings.keys_secret_version)
+    log.info(
+        "keys.seed_created",
+        fingerprint=fingerprint,
+        version=settings.keys_secret_version,
+        twenty_fifth_word=bool(passphrase),
+    )
     return SeedInfo(fingerprint, settings.keys_secret_version)
 
 
@@ -194,7 +251,7 @@ async def _open(session: AsyncSession, settings: Settings) -> tuple[_Mnemonic, S
     except crypto.Unsealable:
         log.warning("keys.seed_locked", version=row.version)
         raise SeedLocked() from None
-    return _Mnemonic(plaintext.decode()), row
+    return _Mnemonic.decoded(plaintext), row
 
 
 async def status(session: AsyncSession, settings: Settings) -> SeedInfo:

@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import structlog
@@ -26,29 +22,10 @@ from backend.keys.models import AddressPurpose, SealedSeed
 from backend.runtime import Runtime
 from backend.settings import Settings
 from contract.money import Asset, Money, Network
+from tests.backend.keys.conftest import keys_cli
 
-ROOT = Path(__file__).resolve().parents[3]
 NEW_SECRET = "rotated-keys-secret-that-is-long-enough-42"
 WRONG_SECRET = "wrong-keys-secret-that-is-long-enough-4242"
-
-
-def keys_cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "backend.keys", *args],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "DATABASE_URL": settings.database_url,
-            "ENVIRONMENT": "test",
-            "LOG_LEVEL": "DEBUG",
-            "KEYS_SECRET": settings.keys_secret.get_secret_value(),
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def forbidden_strings(

@@ -166,7 +166,7 @@ async def test_bitcoin_inputs_minus_outputs_is_capped(seeded: Runtime, settings:
     dear = pay(800)
     assert dear.fee > 100_000
     async with unit_of_work(seeded.sessionmaker) as session:
-        with pytest.raises(FeeAboveCap, match="0.001"):
+        with pytest.raises(FeeAboveCap, match=r"cap of 0\.001 BTC"):
             await signer.sign_bitcoin(session, settings, dear)
         cheap = pay(20)
         assert (await signer.sign_bitcoin(session, settings, cheap)).txid

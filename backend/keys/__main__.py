@@ -119,15 +119,17 @@ def _show(words: list[str], console: Console) -> None:
 
 
 def _quiz(words: list[str], console: Console) -> None:
+    """Clear the words from the screen, then ask some back: proof they are on paper."""
+    console.ask("Press Enter once all of them are written down; the screen is then cleared.")
+    console.say(_CLEAR_SCREEN)
     positions = sorted(secrets.SystemRandom().sample(range(len(words)), QUIZ_WORDS))
-    console.say("To check the paper copy, type these words back.")
+    console.say("To check the paper copy, type these words back from it.")
     for position in positions:
         if console.ask(f"Word #{position + 1}: ").strip().lower() != words[position]:
             raise CeremonyAborted(
                 f"That is not word #{position + 1}. Nothing was created: run init again and "
                 "write the new words down."
             )
-    console.say(_CLEAR_SCREEN)  # the words leave the screen once proven written down
 
 
 async def _report(sessions: Sessions, settings: Settings, info: signer.SeedInfo, verb: str) -> str:

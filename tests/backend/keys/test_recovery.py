@@ -191,6 +191,8 @@ class Operator:
         self.prompts.append(prompt)
         if prompt.startswith("Show the 24 recovery words"):
             return self.show
+        if prompt.startswith("Press Enter"):
+            return ""
         position = int(re.findall(r"Word #(\d+)", prompt)[0])
         word = words_shown("\n".join(self.screen))[position - 1]
         if sum(p.startswith("Word #") for p in self.prompts) == self.wrong_on:
@@ -216,7 +218,11 @@ async def test_init_on_a_terminal_shows_the_words_after_yes_and_checks_them(
     words = words_shown("\n".join(operator.screen))
     quizzed = [p for p in operator.prompts if p.startswith("Word #")]
     assert len(quizzed) == 3 and len(set(quizzed)) == 3
-    assert operator.screen[-1].startswith("\033[2J")  # the words are cleared once checked
+    # The words leave the screen before any is asked back.
+    cleared = next(i for i, text in enumerate(operator.screen) if text.startswith("\033[2J"))
+    assert words_shown("\n".join(operator.screen[:cleared])) == words
+    first_quiz = next(i for i, p in enumerate(operator.prompts) if p.startswith("Word #"))
+    assert operator.prompts[first_quiz - 1].startswith("Press Enter")
     fingerprint = fingerprint_of(" ".join(words), PASSPHRASE)
     assert f"master seed {fingerprint} created" in report
     assert "--passphrase" in report

@@ -97,6 +97,7 @@ async def test_the_restore_drill_gives_back_the_same_addresses(
     assert fingerprint == fingerprint_of(phrase, PASSPHRASE) != fingerprint_of(phrase)
     given = await allocate_some(runtime, settings)
     (first_btc,) = FIRST_BTC.findall(init.stdout)
+    given |= await derive_again(runtime, settings, iter([(Network.bitcoin, 0)]))
     assert given[Network.bitcoin, 0] == first_btc
 
     # A restore never overwrites a seed.

@@ -28,11 +28,20 @@ from backend.limits.config import DEFAULT_LIMITS, LimitSet, check_limits
 from backend.rates.providers import RATE_PROVIDERS
 from contract.kyc import KycTier
 from contract.limits import LimitAction
-from contract.money import Asset, Network
+from contract.money import Asset, Money, Network, Rounding
 
 DEV_SECRET = "dev-insecure-change-me"  # noqa: S105 - the value production refuses to run with
 DEV_JWT_KEY = "dev-insecure-jwt-signing-key-change-me"  # refused in production
 DEV_KEYS_SECRET = "dev-insecure-keys-secret-change-me"  # noqa: S105 - refused in production
+# The most one transaction may pay the network, per fee asset, whatever the node asks: a
+# BTC payment or sweep at a few hundred sat/vB, an ERC-20 transfer at several hundred gwei,
+# a TRC-20 transfer to a new holder at twice today's energy price all fit well under these.
+DEFAULT_SIGNER_MAX_FEE = {
+    Asset.BTC: Decimal("0.001"),
+    Asset.ETH: Decimal("0.05"),
+    Asset.TRX: Decimal(100),
+}
+FEE_ASSETS = {Network.bitcoin: Asset.BTC, Network.ethereum: Asset.ETH, Network.tron: Asset.TRX}
 
 
 class Environment(StrEnum):
@@ -105,6 +114,27 @@ class Settings(BaseSettings):
     keys_previous_secret: SecretStr | None = None
     keys_kdf_iterations: int = Field(default=600_000, ge=600_000)
     bitcoin_network: BitcoinNetwork = BitcoinNetwork.regtest
+    # The signer refuses a transaction whose largest possible network fee (BTC: inputs minus
+    # outputs; ETH: gas limit x max fee per gas; Tron: the fee limit of a contract call)
+    # exceeds this, per fee asset; assets left out keep their default.
+    signer_max_fee: dict[Asset, Decimal] = DEFAULT_SIGNER_MAX_FEE
+
+    @field_validator("signer_max_fee")
+    @classmethod
+    def _fee_caps(cls, table: dict[Asset, Decimal]) -> dict[Asset, Decimal]:
+        strangers = sorted(set(table) - set(FEE_ASSETS.values()))
+        if strangers:
+            raise ValueError(
+                "SIGNER_MAX_FEE is per fee asset (BTC, ETH, TRX), not " + ", ".join(strangers)
+            )
+        if any(cap <= 0 for cap in table.values()):
+            raise ValueError("SIGNER_MAX_FEE caps are positive")
+        return {**DEFAULT_SIGNER_MAX_FEE, **table}
+
+    def max_network_fee(self, network: Network) -> Money:
+        """The most the signer lets one transaction on `network` pay in fees."""
+        asset = FEE_ASSETS[network]
+        return Money.rounded(self.signer_max_fee[asset], asset, Rounding.we_pay)
 
     # Ethereum: a JSON-RPC node, the chain id we sign for, the USDT contract (mainnet:
     # 0xdAC17F958D2ee523a2206206994597C13D831ec7) and the block span of one eth_getLogs call.

@@ -43,3 +43,11 @@ class RefusedToSign(KeysError):
 
     status, type, code = 422, "invalid_request_error", "refused_to_sign"
     message = "The signer refused this transaction."
+
+
+class FeeAboveCap(RefusedToSign):
+    """The most this transaction could pay the network is above SIGNER_MAX_FEE: a fee spike
+    or a bug, never something to sign unattended."""
+
+    code = "fee_above_cap"
+    message = "The network fee of this transaction is above the signer's cap."

@@ -140,3 +140,13 @@ async def owned_by(
     if purpose is not None:
         query = query.where(ChainAddress.purpose == purpose)
     return list(await session.scalars(query.order_by(ChainAddress.derivation_index)))
+
+
+async def first_addresses(session: AsyncSession, settings: Settings) -> dict[Network, str]:
+    """The address at index 0 of every network: public, and what tells an operator that a
+    restored seed (words and passphrase) is the one the deployment had."""
+    found: dict[Network, str] = {}
+    for network in Network:
+        account, scheme = await _account(session, settings, network)
+        found[network] = derivation.address_at(scheme, account.xpub, 0)
+    return found

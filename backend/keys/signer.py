@@ -1,12 +1,15 @@
 """The only module that opens the master seed or derives a private key.
 
 Invariants: the mnemonic is in clear only inside these functions, wrapped in `_Mnemonic`
-whose repr and str hide it; a private key is derived per operation, checked against the
-address we stored for it, used, and dropped: it is never returned, logged or put in an
-exception. Callers get public account keys at `create_seed` and signed bytes afterwards.
-What is signed is built here from what the caller means (a `btc_plan.Plan`, a recipient and
-an amount), never taken ready-made from a node: the Tron txID is computed locally, and every
-Bitcoin input must be a coin of one of our addresses, its signature checked before return.
+whose repr and str hide it (the one exception: fresh `RecoveryWords` that `init` shows the
+operator once, for a paper backup, before they are sealed); a private key is derived per
+operation, checked against the address we stored for it, used, and dropped: it is never
+returned, logged or put in an exception. Callers get public account keys at `create_seed`
+and signed bytes afterwards. What is signed is built here from what the caller means (a
+`btc_plan.Plan`, a recipient and an amount), never taken ready-made from a node: the Tron
+txID is computed locally, and every Bitcoin input must be a coin of one of our addresses,
+its signature checked before return. Nothing is signed that moves no value (a zero or
+negative amount or output) or whose largest possible network fee is above SIGNER_MAX_FEE.
 Each sealed copy of the seed is bound (AES-GCM associated data) to its version and the
 seed's fingerprint, so rows cannot be swapped.
 """
@@ -44,6 +47,7 @@ from backend.connectors.tron.transaction import TronTxParams
 from backend.keys import btc_tx, crypto, derivation, service
 from backend.keys.btc_plan import Plan
 from backend.keys.errors import (
+    FeeAboveCap,
     KeysMisconfigured,
     RefusedToSign,
     SeedExists,
@@ -75,23 +79,64 @@ class SignedTransaction:
 
 
 class _Mnemonic:
-    """A BIP-39 phrase that will not print itself."""
+    """A BIP-39 phrase and its optional passphrase (the "25th word"), that will not print
+    themselves. Sealed as the words alone, or the words, a newline and the passphrase: a
+    seed created without a passphrase is stored exactly as before there was one."""
 
-    __slots__ = ("_words",)
+    __slots__ = ("_passphrase", "_words")
 
-    def __init__(self, words: str) -> None:
+    def __init__(self, words: str, passphrase: str = "") -> None:
         self._words = words
+        self._passphrase = passphrase
 
     def __repr__(self) -> str:
         return "_Mnemonic(<redacted>)"
 
     __str__ = __repr__
 
+    @classmethod
+    def decoded(cls, plaintext: bytes) -> _Mnemonic:
+        words, _, passphrase = plaintext.decode().partition("\n")
+        return cls(words, passphrase)
+
     def encoded(self) -> bytes:
-        return self._words.encode()
+        return (self._words + ("\n" + self._passphrase if self._passphrase else "")).encode()
 
     def seed(self) -> bytes:
-        return bytes(Bip39SeedGenerator(self._words).Generate())
+        return bytes(Bip39SeedGenerator(self._words).Generate(self._passphrase))
+
+
+class RecoveryWords:
+    """Fresh recovery words for `init`, for the operator's paper backup: shown once by the
+    command, never logged; its repr hides them."""
+
+    __slots__ = ("_words",)
+
+    def __init__(self) -> None:
+        generator = Bip39MnemonicGenerator()
+        self._words = str(generator.FromWordsNumber(Bip39WordsNum.WORDS_NUM_24))
+
+    def __repr__(self) -> str:
+        return "RecoveryWords(<redacted>)"
+
+    __str__ = __repr__
+
+    def reveal(self) -> list[str]:
+        return self._words.split()
+
+
+def _checked(phrase: str, passphrase: str) -> _Mnemonic:
+    words = " ".join(phrase.lower().split())
+    if not Bip39MnemonicValidator().IsValid(words):
+        raise KeysMisconfigured(
+            "That is not a valid BIP-39 phrase: a word is misspelt, missing or out of order "
+            "(its checksum does not match)."
+        )
+    if "\n" in passphrase or passphrase != passphrase.strip():
+        raise KeysMisconfigured(
+            "A passphrase has no line breaks and no leading or trailing spaces."
+        )
+    return _Mnemonic(words, passphrase)
 
 
 def _aad(version: int, fingerprint: str) -> bytes:
@@ -128,18 +173,27 @@ def _seal_row(mnemonic: _Mnemonic, fingerprint: str, settings: Settings) -> Seal
     )
 
 
+async def seed_exists(session: AsyncSession) -> bool:
+    return bool(await session.scalar(select(func.count()).select_from(SealedSeed)))
+
+
 async def create_seed(
-    session: AsyncSession, settings: Settings, *, mnemonic: str | None = None
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    mnemonic: str | RecoveryWords | None = None,
+    passphrase: str = "",
 ) -> SeedInfo:
-    """Create (or, given `mnemonic`, restore) the deployment's seed and its account keys."""
-    if await session.scalar(select(func.count()).select_from(SealedSeed)):
+    """Create (or, given `mnemonic`, restore) the deployment's seed and its account keys.
+
+    `passphrase` is the optional BIP-39 passphrase: it changes every key, so restoring needs
+    the words and the passphrase both; it is sealed with the words, so nothing else does."""
+    if await seed_exists(session):
         raise SeedExists()
     if mnemonic is None:
-        words = _Mnemonic(str(Bip39MnemonicGenerator().FromWordsNumber(Bip39WordsNum.WORDS_NUM_24)))
-    elif Bip39MnemonicValidator().IsValid(" ".join(mnemonic.split())):
-        words = _Mnemonic(" ".join(mnemonic.split()))
-    else:
-        raise KeysMisconfigured("That is not a valid BIP-39 mnemonic.")
+        mnemonic = RecoveryWords()
+    phrase = " ".join(mnemonic.reveal()) if isinstance(mnemonic, RecoveryWords) else mnemonic
+    words = _checked(phrase, passphrase)
     seed = words.seed()
     fingerprint = _fingerprint(seed)
     session.add(_seal_row(words, fingerprint, settings))
@@ -151,7 +205,12 @@ async def create_seed(
         await session.flush()
     except IntegrityError:  # another `init` won the race
         raise SeedExists() from None
-    log.info("keys.seed_created", fingerprint=fingerprint, version=settings.keys_secret_version)
+    log.info(
+        "keys.seed_created",
+        fingerprint=fingerprint,
+        version=settings.keys_secret_version,
+        twenty_fifth_word=bool(passphrase),
+    )
     return SeedInfo(fingerprint, settings.keys_secret_version)
 
 
@@ -192,7 +251,7 @@ async def _open(session: AsyncSession, settings: Settings) -> tuple[_Mnemonic, S
     except crypto.Unsealable:
         log.warning("keys.seed_locked", version=row.version)
         raise SeedLocked() from None
-    return _Mnemonic(plaintext.decode()), row
+    return _Mnemonic.decoded(plaintext), row
 
 
 async def status(session: AsyncSession, settings: Settings) -> SeedInfo:
@@ -271,6 +330,27 @@ async def _private_key(session: AsyncSession, settings: Settings, source: ChainA
     return (await _private_keys(session, settings, [source]))[0]
 
 
+def _check_fee(settings: Settings, network: Network, most: Money) -> None:
+    """Refuse what could pay the network more than SIGNER_MAX_FEE: the cap bounds the worst
+    case (every unit of gas or energy burnt at the highest price), not the likely fee."""
+    cap = settings.max_network_fee(network)
+    if most > cap:
+        fee, limit = (f"{m.amount.normalize():f}" for m in (most, cap))
+        raise FeeAboveCap(
+            f"This {network} transaction could pay a fee of {fee} {most.asset}, above the "
+            f"cap of {limit} {cap.asset} (SIGNER_MAX_FEE).",
+            fee=fee,
+            cap=limit,
+        )
+
+
+def _check_amount(amount: Money, asset: Asset) -> None:
+    if amount.asset is not asset:
+        raise ValueError(f"this transfer moves {asset}, not {amount.asset}")
+    if amount.minor_units() <= 0:
+        raise RefusedToSign("A transfer moves a positive amount.", amount=str(amount.amount))
+
+
 async def _sign_ethereum(
     session: AsyncSession,
     settings: Settings,
@@ -288,6 +368,7 @@ async def _sign_ethereum(
             f"Refusing to sign for chain {params.chain_id}; ETHEREUM_CHAIN_ID is "
             f"{settings.ethereum_chain_id}."
         )
+    _check_fee(settings, Network.ethereum, params.max_cost())
     transaction = params.unsigned(to, value_wei, data)
     signed = Account.sign_transaction(transaction, await _private_key(session, settings, source))
     txid = signed.hash.to_0x_hex()
@@ -309,8 +390,7 @@ async def sign_ether_transfer(
     params: EthTxParams,
 ) -> SignedTransaction:
     """A plain ETH payment from one of our addresses (a gas top-up, a withdrawal)."""
-    if amount.asset is not Asset.ETH:
-        raise ValueError("an ether transfer moves ETH")
+    _check_amount(amount, Asset.ETH)
     return await _sign_ethereum(
         session, settings, source, to=to, value_wei=amount.minor_units(), data=b"", params=params
     )
@@ -327,8 +407,7 @@ async def sign_erc20_transfer(
     params: EthTxParams,
 ) -> SignedTransaction:
     """`token.transfer(to, amount)` from one of our addresses; success is the receipt status."""
-    if amount.asset is not Asset.USDT:
-        raise ValueError("the only ERC-20 we move is USDT")
+    _check_amount(amount, Asset.USDT)  # the only ERC-20 we move
     data = erc20.transfer_calldata(to, amount.minor_units())
     return await _sign_ethereum(
         session, settings, source, to=token, value_wei=0, data=data, params=params
@@ -357,6 +436,8 @@ def _check_plan(plan: Plan, settings: Settings) -> None:
         raise KeysMisconfigured(
             f"Refusing to sign for {plan.network}; BITCOIN_NETWORK is {settings.bitcoin_network}."
         )
+    if any(out.sats <= 0 for out in plan.outputs):
+        raise RefusedToSign("An output of the plan pays nothing.")
     paid = sum(out.sats for out in plan.outputs)
     fee = sum(coin.sats for coin in plan.coins) - paid
     outpoints = {(coin.txid, coin.vout) for coin in plan.coins}
@@ -366,6 +447,7 @@ def _check_plan(plan: Plan, settings: Settings) -> None:
         raise RefusedToSign("The plan's amounts do not add up.", fee=plan.fee)
     if fee > MAX_BTC_FEE_RATE * plan.vsize:
         raise RefusedToSign(f"A fee of {fee} sats is absurd for this transaction.", fee=fee)
+    _check_fee(settings, Network.bitcoin, Money.from_minor_units(fee, Asset.BTC))
     for out in plan.outputs:
         if out.sats < btc_tx.dust_threshold(output_script(out.address, plan.network)):
             raise RefusedToSign("An output is below the dust threshold.", sats=out.sats)
@@ -449,10 +531,7 @@ async def _sign_tron(
 def _check_tron(source: ChainAddress, amount: Money, asset: Asset) -> None:
     if source.network != Network.tron:
         raise KeysMisconfigured(f"Address {source.id} is not a Tron address.")
-    if amount.asset is not asset:
-        raise ValueError(f"this transfer moves {asset}, not {amount.asset}")
-    if amount.minor_units() <= 0:
-        raise ValueError("a transfer moves a positive amount")
+    _check_amount(amount, asset)
 
 
 async def sign_trc20_transfer(
@@ -469,6 +548,7 @@ async def sign_trc20_transfer(
     `params.fee_limit` on energy; success is the receipt (REVERT and OUT_OF_ENERGY land in a
     block as failures). `raw` is the JSON `broadcasttransaction` takes."""
     _check_tron(source, amount, Asset.USDT)  # the only TRC-20 we move
+    _check_fee(settings, Network.tron, params.max_fee())
     raw_data = tron_tx.trc20_transfer(
         source.address,
         tron_address(token),
@@ -489,7 +569,9 @@ async def sign_trx_transfer(
     params: TronTxParams,
 ) -> SignedTransaction:
     """A plain TRX payment from one of our Tron addresses (an energy and bandwidth top-up,
-    a withdrawal); the first TRX an address receives also activates it."""
+    a withdrawal); the first TRX an address receives also activates it. A transfer carries
+    no fee limit: it burns at most its bandwidth and, for a new account, the 1 TRX creation
+    fee, far below any sensible SIGNER_MAX_FEE."""
     _check_tron(source, amount, Asset.TRX)
     recipient = tron_address(to)
     if recipient == source.address:

@@ -204,7 +204,8 @@ async def sign(
     first. A Bitcoin sweep moves every coin of `source` (its fee taken from them).
 
     SenderBusy while another transaction of `source` waits to be broadcast; CannotSendYet
-    when `source` cannot pay for it now."""
+    when `source` cannot pay for it now; RefusedToSign (FeeAboveCap: its fee could exceed
+    SIGNER_MAX_FEE) when the signer will not sign it, which is final for this step."""
     existing = await find(session, kind, reference_id)
     if existing is not None:
         return existing

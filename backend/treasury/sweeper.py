@@ -30,6 +30,7 @@ from backend.chains.models import Payment
 from backend.connectors.chain import ChainError
 from backend.connectors.ethereum.client import ERC20_TRANSFER_GAS
 from backend.keys import service as keys
+from backend.keys.errors import RefusedToSign
 from backend.keys.models import AddressPurpose, ChainAddress
 from backend.logs import get_logger
 from backend.runtime import Runtime
@@ -260,6 +261,22 @@ async def advance(session: AsyncSession, runtime: Runtime, sweep_id: str) -> boo
         return False
     network = Network(row.network)
     hot = await keys.hot_wallet(session, runtime.settings, network)
+    try:
+        moved = await _take_step(session, runtime, row, hot)
+    except RefusedToSign as exc:
+        # Signing it again would be refused again (a fee above SIGNER_MAX_FEE): this sweep
+        # ends, and the next plan opens a new one once fees allow.
+        log.warning("sweeps.refused_to_sign", sweep_id=row.id, reason=exc.message)
+        await _move(session, row, SweepStatus.failed, failure=f"refused to sign: {exc.message}")
+        return True
+    if moved is not None and row.status in SWEEP_OPEN:
+        queue.enqueue_after_commit(session, ADVANCE_JOB, row.id)
+    return moved is not None
+
+
+async def _take_step(
+    session: AsyncSession, runtime: Runtime, row: Sweep, hot: ChainAddress
+) -> OutboundStatus | None:
     if row.status == SweepStatus.topping_up:
         assert row.gas_amount is not None and row.gas_asset is not None
         gas = Money(amount=row.gas_amount, asset=Asset(row.gas_asset))
@@ -277,6 +294,4 @@ async def advance(session: AsyncSession, runtime: Runtime, sweep_id: str) -> boo
             await _move(session, row, SweepStatus.confirmed)
         elif moved is OutboundStatus.failed:
             await _move(session, row, SweepStatus.failed, failure="the sweep transaction failed")
-    if moved is not None and row.status in SWEEP_OPEN:
-        queue.enqueue_after_commit(session, ADVANCE_JOB, row.id)
-    return moved is not None
+    return moved

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend import queue
 from backend.connectors.chain import ChainError
 from backend.keys import service as keys
+from backend.keys.errors import FeeAboveCap, RefusedToSign
 from backend.logs import get_logger
 from backend.runtime import Runtime
 from backend.treasury import outbound
@@ -36,6 +37,11 @@ NOT_SENT = (
 )
 REFUSED = "The network refused this withdrawal. The funds are back in your balance."
 REVERTED = "The transaction failed on the network. The funds are back in your balance."
+FEES_TOO_HIGH = (
+    "Network fees are unusually high, so we did not send this withdrawal. The funds are back "
+    "in your balance; please try again later."
+)
+NOT_SIGNED = "We could not sign this withdrawal. The funds are back in your balance."
 
 
 async def _lock(session: AsyncSession, withdrawal_id: str) -> Withdrawal | None:
@@ -84,6 +90,13 @@ async def _sign(session: AsyncSession, runtime: Runtime, row: Withdrawal) -> boo
     except ChainError as exc:
         log.warning("withdrawals.node_trouble", withdrawal_id=row.id, error=exc.code)
         return False
+    except RefusedToSign as exc:
+        # Final: the same request would be refused again (a fee over the cap, an amount the
+        # signer will not move), so it fails now and the hold returns, rather than retrying.
+        log.warning("withdrawals.refused_to_sign", withdrawal_id=row.id, reason=exc.message)
+        message = FEES_TOO_HIGH if isinstance(exc, FeeAboveCap) else NOT_SIGNED
+        await service.fail(session, row, exc.code, message)
+        return True
     await service.transition(session, row, WithdrawalStatus.signed, txid=tx.txid, outbound_id=tx.id)
     return True
 

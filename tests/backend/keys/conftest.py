@@ -3,6 +3,11 @@ with their real connectors (the same fixtures the connector tests use)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from backend.db import unit_of_work
@@ -12,9 +17,33 @@ from backend.settings import Settings
 from tests.backend.connectors.bitcoin.conftest import bitcoin, bitcoind
 from tests.backend.connectors.tron.conftest import tron, trond
 
-__all__ = ["bitcoin", "bitcoind", "seeded", "tron", "trond"]
+__all__ = ["bitcoin", "bitcoind", "keys_cli", "seeded", "tron", "trond"]
 
 ABANDON = "abandon " * 11 + "about"
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def keys_cli(
+    settings: Settings, *args: str, stdin: str = "", **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m backend.keys …` as an operator runs it, without a terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "backend.keys", *args],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "KEYS_PASSPHRASE"},
+            "DATABASE_URL": settings.database_url,
+            "ENVIRONMENT": "test",
+            "LOG_LEVEL": "DEBUG",
+            "KEYS_SECRET": settings.keys_secret.get_secret_value(),
+            **env,
+        },
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 @pytest.fixture

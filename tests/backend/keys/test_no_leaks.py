@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
+import re
 import time
-from pathlib import Path
 
 import pytest
 import structlog
 from bip_utils import Bip32Secp256k1, Bip39SeedGenerator, Bip44Changes
 from pydantic import SecretStr
+from sqlalchemy import delete
 
 from backend import logs
 from backend.connectors.bitcoin import Utxo
@@ -22,43 +20,26 @@ from backend.db import unit_of_work
 from backend.keys import derivation, service, signer
 from backend.keys.btc_plan import plan_payment
 from backend.keys.errors import SeedLocked
-from backend.keys.models import AddressPurpose, SealedSeed
+from backend.keys.models import AccountKey, AddressPurpose, SealedSeed
 from backend.runtime import Runtime
 from backend.settings import Settings
 from contract.money import Asset, Money, Network
+from tests.backend.keys.conftest import keys_cli
 
-ROOT = Path(__file__).resolve().parents[3]
 NEW_SECRET = "rotated-keys-secret-that-is-long-enough-42"
+PASSPHRASE = "the twenty-fifth word, kept apart"
 WRONG_SECRET = "wrong-keys-secret-that-is-long-enough-4242"
 
 
-def keys_cli(settings: Settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "backend.keys", *args],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "DATABASE_URL": settings.database_url,
-            "ENVIRONMENT": "test",
-            "LOG_LEVEL": "DEBUG",
-            "KEYS_SECRET": settings.keys_secret.get_secret_value(),
-            **env,
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 def forbidden_strings(
-    phrase: str, indexes: dict[Network, list[int]], settings: Settings
+    phrase: str, indexes: dict[Network, list[int]], settings: Settings, passphrase: str = ""
 ) -> set[str]:
     """Everything that would give the keys away, in the forms a leak would take."""
     words = phrase.split()
-    seed = bytes(Bip39SeedGenerator(phrase).Generate())
+    seed = bytes(Bip39SeedGenerator(phrase).Generate(passphrase))
     found = {phrase, seed.hex(), Bip32Secp256k1.FromSeed(seed).PrivateKey().ToExtended()}
-    found |= {" ".join(words[i : i + 3]) for i in range(len(words) - 2)}
+    found |= {" ".join(words[i : i + 2]) for i in range(len(words) - 1)}
+    found |= {passphrase} - {""}
     found |= {NEW_SECRET, WRONG_SECRET, settings.keys_secret.get_secret_value()}
     for network, numbers in indexes.items():
         scheme = derivation.scheme(network, settings.bitcoin_network)
@@ -170,4 +151,37 @@ async def test_key_operations_leak_nothing(
     signed = [line for line in text.splitlines() if "keys.signed" in line]
     assert all(any(f'"network": "{n}"' in line for line in signed) for n in Network)
     leaked = [secret for secret in forbidden_strings(phrase, indexes, settings) if secret in text]
+    assert leaked == []
+
+
+async def test_the_paper_backup_shows_the_words_once_and_nowhere_else(
+    runtime: Runtime, settings: Settings
+) -> None:
+    init = keys_cli(
+        settings, "init", "--show-words", "--yes", "--passphrase", KEYS_PASSPHRASE=PASSPHRASE
+    )
+    assert init.returncode == 0, init.stderr
+    # The words are shown in one block, numbered, and only there.
+    block = [line for line in init.stdout.splitlines() if re.match(r"^\s*1?\d\. [a-z]+", line)]
+    assert len(block) == 6
+    numbered = dict(re.findall(r"(\d+)\. ([a-z]+)", "\n".join(block)))
+    phrase = " ".join(numbered[str(n)] for n in range(1, 25))
+    elsewhere = [line for line in init.stdout.splitlines() if line not in block]
+    assert any("keys.seed_created" in line for line in elsewhere)  # the logs are in it
+
+    async with unit_of_work(runtime.sessionmaker) as session:
+        await session.execute(delete(AccountKey))
+        await session.execute(delete(SealedSeed))
+    restore = keys_cli(
+        settings, "restore", "--passphrase", stdin=phrase, KEYS_PASSPHRASE=PASSPHRASE
+    )
+    assert restore.returncode == 0, restore.stderr
+    assert "keys.seed_created" in restore.stdout
+    wrong = keys_cli(settings, "restore", stdin=phrase.replace(" ", "  ", 1) + " extra")
+    assert wrong.returncode == 1
+
+    text = "\n".join(
+        [*elsewhere, init.stderr, restore.stdout, restore.stderr, wrong.stdout, wrong.stderr]
+    ).lower()
+    leaked = [s for s in forbidden_strings(phrase, {}, settings, PASSPHRASE) if s in text]
     assert leaked == []

@@ -54,7 +54,7 @@ class VerificationCode(Timestamped, Base):
             "purpose",
             "channel",
             "created_at",
-        ),  # fmt: skip
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

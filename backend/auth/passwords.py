@@ -51,8 +51,8 @@ def _check_new_password(password: str, email: str) -> None:
 async def limit_reset_request(runtime: Runtime, email: str, ip: str) -> None:
     """Count a reset request per client IP and per email: 429 alike for any email."""
     settings, limiter = runtime.settings, ratelimit.limiter(runtime)
-    await limiter.hit(settings.rate_limit_password_reset_send_ip, "reset-send-ip", ip)
-    await limiter.hit(settings.rate_limit_password_reset_send, "reset-send", email)
+    await limiter.hit(settings.rate_limit_reset_code_send_ip, "reset-send-ip", ip)
+    await limiter.hit(settings.rate_limit_reset_code_send, "reset-send", email)
 
 
 async def send_reset_code(session: AsyncSession, runtime: Runtime, email: str, ip: str) -> bool:
@@ -131,7 +131,7 @@ async def reset(
     """Set a new password with the newest reset code; ends every session. Any wrong,
     used, expired or unknown code (or unknown email) is the same CodeInvalid."""
     settings, limiter = runtime.settings, ratelimit.limiter(runtime)
-    await limiter.hit(settings.rate_limit_password_reset_check, "reset-check", data.email)
+    await limiter.hit(settings.rate_limit_reset_code_check, "reset-check", data.email)
     _check_new_password(data.new_password, data.email)
     user = await session.scalar(select(User).where(User.email == data.email))
     latest = None

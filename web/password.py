@@ -27,6 +27,19 @@ from web.templating import render
 RESET_EMAIL: SessionKey[str] = SessionKey("password_reset_email", str)
 CODE_HINT = "Enter the 6-digit code from the email."
 CODE_WRONG = "That code is not right or has expired. Check our newest email, or ask for a new code."
+# These limits count per hour, so "wait a minute" (the general message) would mislead.
+TOO_MANY = {
+    "forgot": "Too many codes were asked for. Check your email, spam too, or try again later.",
+    "reset": "Too many tries for this email. Wait a while, then ask for a new code.",
+}
+
+
+def _errors(error: ApiError, page: str) -> dict[str, str]:
+    if error.code == "rate_limited":
+        return {"form": TOO_MANY[page]}
+    if error.code == "code_invalid":
+        return {"code": CODE_WRONG}
+    return field_errors(error)
 
 
 def _first_error(exc: ValidationError) -> dict[str, str]:
@@ -56,7 +69,7 @@ async def forgot(request: Request) -> Response:
         return render(
             request,
             "auth/forgot_password.html",
-            {**context, "errors": field_errors(error)},
+            {**context, "errors": _errors(error, "forgot")},
             status_code=page_status(error),
         )
     get_session(request).set(RESET_EMAIL, body.email)
@@ -90,11 +103,10 @@ async def reset(request: Request) -> Response:
             "/v1/auth/password-reset/confirm", PasswordChanged, body, auth=False
         )
     except ApiError as error:
-        errors = {"code": CODE_WRONG} if error.code == "code_invalid" else field_errors(error)
         return render(
             request,
             "auth/reset_password.html",
-            {**context, "errors": errors},
+            {**context, "errors": _errors(error, "reset")},
             status_code=page_status(error),
         )
     session.clear()  # every session of the account has ended, this browser's included

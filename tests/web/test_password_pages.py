@@ -203,3 +203,13 @@ async def test_recovery_codes_can_be_copied_downloaded_and_printed(
         {"code": pyotp.TOTP(secret.group(1)).at(time.time() + 30)},
     )
     assert renewed.status_code == 200 and 'download="qpeapay-recovery-codes.txt"' in renewed.text
+
+
+async def test_too_many_code_requests_say_so_on_the_form(web: httpx.AsyncClient) -> None:
+    for _ in range(3):
+        asked = await post_form(web, "/login/forgot", "/login/forgot", {"email": "a@example.com"})
+        assert asked.status_code == 303
+    refused = await post_form(web, "/login/forgot", "/login/forgot", {"email": "a@example.com"})
+    assert refused.status_code == 429
+    assert "Too many codes were asked for" in refused.text
+    assert 'value="a@example.com"' in refused.text

@@ -143,15 +143,14 @@ async def reset(
             .limit(1)
         )
     now = utcnow()
-    usable = (
-        user is not None
-        and latest is not None
-        and latest.consumed_at is None
-        and latest.expires_at > now
-        and latest.attempts < MAX_ATTEMPTS
-        and latest.target == user.email
-    )
-    if not usable or latest is None or user is None:
+    if (
+        user is None
+        or latest is None
+        or latest.consumed_at is not None
+        or latest.expires_at <= now
+        or latest.attempts >= MAX_ATTEMPTS
+        or latest.target != user.email
+    ):
         await _refused(runtime, user, ip, "no_code")
         raise CodeInvalid(param="code")
     if not sealing.same(_digest(runtime, latest.id, data.code), latest.code_hash):

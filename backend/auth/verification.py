@@ -1,7 +1,8 @@
 """Email and phone verification: 6-digit codes sent through the notifications outbox.
 
 Invariants: only a keyed digest of a code is stored; a code lives 10 minutes and allows
-5 guesses (also bounded per account in Redis); only the newest code for a channel counts;
+5 guesses (also bounded per account in Redis); only the newest code for a channel counts
+(password reset codes, in the same table, keep their own newest: backend/auth/passwords);
 verifying proves the address the code was sent to, so a changed address needs a new code.
 """
 

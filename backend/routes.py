@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from backend.api import Endpoint
 from backend.apikeys import routes as apikeys
 from backend.audit import routes as audit
+from backend.auth import password_routes
 from backend.auth import routes as auth
 from backend.chains.lifespan import open_probes as open_chain_probes
 from backend.connectors.ethereum.lifespan import open_connector as open_ethereum
@@ -26,6 +27,7 @@ from backend.withdrawals import routes as withdrawals
 ENDPOINTS: list[Endpoint] = [
     *system.ENDPOINTS,
     *auth.ENDPOINTS,
+    *password_routes.ENDPOINTS,
     *users.ENDPOINTS,
     *apikeys.ENDPOINTS,
     *audit.ENDPOINTS,

@@ -89,9 +89,17 @@ class Settings(BaseSettings):
     rate_limit_register_ip: str = "10/hour"
     rate_limit_api: str = "600/minute"
 
+    # Password reset by emailed code: requests per email and per client IP, and code
+    # checks per email (each code also dies after a few wrong guesses).
+    rate_limit_reset_code_send: str = "3/hour"
+    rate_limit_reset_code_send_ip: str = "10/hour"
+    rate_limit_reset_code_check: str = "10/hour"
+
     @field_validator(
         "rate_limit_login_ip", "rate_limit_login_account", "rate_limit_otp",
         "rate_limit_code_send", "rate_limit_register_ip", "rate_limit_api",
+        "rate_limit_reset_code_send", "rate_limit_reset_code_send_ip",
+        "rate_limit_reset_code_check",
     )  # fmt: skip
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:

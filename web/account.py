@@ -1,5 +1,6 @@
 """The signed-in person's own pages: overview, email and phone verification, sessions,
-two-factor settings, a merchant's API keys, and (outside production) the dev outbox.
+password change and two-factor settings (recovery codes to copy, download or print), a
+merchant's API keys, and (outside production) the dev outbox.
 
 Every page goes through the API with the person's own token; a form's failure is shown
 on the form it came from, never as a lost page.
@@ -9,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -32,6 +35,7 @@ from contract.auth import (
     VerifyCode,
 )
 from contract.notifications import OutboxList
+from contract.passwords import PasswordChange, PasswordChanged
 from contract.users import Role, User, mask_phone
 from web.auth import field_errors, form_fields, login_required, page_status
 from web.client import ApiError, api
@@ -171,7 +175,61 @@ async def _security(
 ) -> Response:
     status = await api(request).get("/v1/me/2fa", TwoFactorStatus)
     context.setdefault("errors", {})
+    context.setdefault("password_errors", {})
     return _page(request, "account/security.html", user, status_code, two_factor=status, **context)
+
+
+@login_required()
+async def change_password(request: Request, user: User) -> Response:
+    form = await form_fields(request)
+    try:
+        body = PasswordChange(
+            current_password=form.get("current_password", ""),
+            new_password=form.get("new_password", ""),
+        )
+    except ValidationError:
+        errors = {"form": "Enter your current password and a new one."}
+        return await _security(request, user, 422, password_errors=errors)
+    try:
+        changed = await api(request).post("/v1/me/password", PasswordChanged, body)
+    except ApiError as error:
+        errors = field_errors(error)
+        if error.code == "password_incorrect":
+            errors = {"current_password": "That is not your current password."}
+        return await _security(request, user, page_status(error), password_errors=errors)
+    ended = changed.sessions_ended
+    others = (
+        f" We signed out {ended} other {'device' if ended == 1 else 'devices'}." if ended else ""
+    )
+    get_session(request).flash(f"Your password is changed.{others}", "success")
+    return RedirectResponse("/account/security", status_code=303)
+
+
+def _recovery_codes(request: Request, user: User, codes: list[str]) -> Response:
+    """The codes, once, with a plain-text copy to download (a data: link, so the codes
+    never need to be kept anywhere to serve it later)."""
+    made = when(datetime.now(UTC))
+    text = "\n".join(
+        [
+            "Qpeapay recovery codes",
+            f"Account: {user.email}",
+            f"Made: {made} (East Africa Time)",
+            "",
+            "Each code logs you in once when you cannot use your authenticator app.",
+            "Getting new codes makes all of these stop working.",
+            "",
+            *codes,
+            "",
+        ]
+    )
+    return _page(
+        request,
+        "account/recovery_codes.html",
+        user,
+        codes=codes,
+        made=made,
+        download_href="data:text/plain;charset=utf-8," + quote(text),
+    )
 
 
 @login_required()
@@ -208,7 +266,7 @@ async def confirm(request: Request, user: User) -> Response:
             status_code=page_status(error) if isinstance(error, ApiError) else 422,
         )
     get_session(request).flash("Two-factor authentication is on.", "success")
-    return _page(request, "account/recovery_codes.html", user, codes=codes.recovery_codes)
+    return _recovery_codes(request, user, codes.recovery_codes)
 
 
 @login_required()
@@ -224,7 +282,7 @@ async def renew_codes(request: Request, user: User) -> Response:
         return await _security(
             request, user, 400, errors={"renew": "That code is not right. Try again."}
         )
-    return _page(request, "account/recovery_codes.html", user, codes=codes.recovery_codes)
+    return _recovery_codes(request, user, codes.recovery_codes)
 
 
 @login_required()
@@ -350,6 +408,7 @@ ROUTES: list[BaseRoute] = [
     Route("/account/sessions/end-others", end_other_sessions, methods=["POST"]),
     Route("/account/sessions/{session_id}/end", end_session, methods=["POST"]),
     Route("/account/security", security_page, methods=["GET"], name="security"),
+    Route("/account/security/password", change_password, methods=["POST"]),
     Route("/account/security/2fa/enroll", enroll, methods=["POST"]),
     Route("/account/security/2fa/confirm", confirm, methods=["POST"]),
     Route("/account/security/2fa/recovery-codes", renew_codes, methods=["POST"]),

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from web import account, auth, public, wallet
+from web import account, auth, password, public, wallet
 
 ROUTES: list[BaseRoute] = [
     *public.ROUTES,
     *auth.ROUTES,
+    *password.ROUTES,
     *account.ROUTES,
     *wallet.ROUTES,
 ]

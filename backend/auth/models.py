@@ -1,5 +1,5 @@
 """Sign-in state: sessions (one per device login), their rotating refresh tokens, one-time
-verification codes, and 2FA recovery codes.
+codes (address verification and password reset), and 2FA recovery codes.
 
 Invariants: only hashes of refresh tokens, codes and recovery codes are stored; a session
 is the family of its refresh tokens, and revoking it ends every token of the family.
@@ -46,12 +46,22 @@ class VerificationCode(Timestamped, Base):
     __tablename__ = "verification_codes"
     __table_args__ = (
         CheckConstraint("channel IN ('email', 'phone')", name="channel_known"),
+        CheckConstraint("purpose IN ('verify', 'password_reset')", name="purpose_known"),
         CheckConstraint("attempts >= 0", name="attempts_non_negative"),
-        Index("ix_verification_codes_user_channel", "user_id", "channel", "created_at"),
+        Index(
+            "ix_verification_codes_user_purpose_channel",
+            "user_id",
+            "purpose",
+            "channel",
+            "created_at",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    # What a right code proves or allows: "verify" an address, or "password_reset".
+    # Each purpose has its own newest code, so one never spends or replaces another.
+    purpose: Mapped[str] = mapped_column(String(16), server_default="verify")
     channel: Mapped[str] = mapped_column(String(8))
     # The address the code went to: verifying proves this value, not whatever is current.
     target: Mapped[str] = mapped_column(String(254))

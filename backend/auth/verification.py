@@ -1,7 +1,8 @@
 """Email and phone verification: 6-digit codes sent through the notifications outbox.
 
 Invariants: only a keyed digest of a code is stored; a code lives 10 minutes and allows
-5 guesses (also bounded per account in Redis); only the newest code for a channel counts;
+5 guesses (also bounded per account in Redis); only the newest code for a channel counts
+(password reset codes, in the same table, keep their own newest: backend/auth/passwords);
 verifying proves the address the code was sent to, so a changed address needs a new code.
 """
 
@@ -27,6 +28,8 @@ from contract.notifications import Channel
 
 CODE_TTL = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
+# The code row's purpose (other purposes, like password reset, keep their own newest code).
+VERIFY = "verify"
 _PURPOSE = "verification-code"
 
 
@@ -59,6 +62,7 @@ async def send_code(
     row = VerificationCode(
         id=new_id("otp"),
         user_id=user.id,
+        purpose=VERIFY,
         channel=channel.value,
         target=_target(user, channel),
         code_hash="",
@@ -102,7 +106,7 @@ async def send_code(
     )
 
 
-async def _count_wrong_guess(runtime: Runtime, code_id: str) -> None:
+async def count_wrong_guess(runtime: Runtime, code_id: str) -> None:
     # Its own transaction: the request's is rolled back by the error that follows. (So
     # the caller must not hold a row lock on the code, or this would wait on it forever.)
     async with unit_of_work(runtime.sessionmaker) as session:
@@ -126,7 +130,11 @@ async def confirm(
     await ratelimit.limiter(runtime).hit(runtime.settings.rate_limit_otp, "otp", user.id)
     latest = await session.scalar(
         select(VerificationCode)
-        .where(VerificationCode.user_id == user.id, VerificationCode.channel == channel.value)
+        .where(
+            VerificationCode.user_id == user.id,
+            VerificationCode.purpose == VERIFY,
+            VerificationCode.channel == channel.value,
+        )
         .order_by(VerificationCode.created_at.desc())
         .limit(1)
     )
@@ -141,7 +149,7 @@ async def confirm(
         raise CodeInvalid(param="code")
     expected = sealing.keyed_digest(runtime.settings, _PURPOSE, f"{latest.id}:{code}")
     if not sealing.same(expected, latest.code_hash):
-        await _count_wrong_guess(runtime, latest.id)
+        await count_wrong_guess(runtime, latest.id)
         raise CodeInvalid(param="code")
     latest.consumed_at = now
     if channel is VerificationChannel.email:

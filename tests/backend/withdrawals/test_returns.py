@@ -1,7 +1,8 @@
-"""Every way an on-chain withdrawal gives its held funds back, on a real anvil node: never
-sent within WITHDRAWAL_SEND_WITHIN_S (the hot wallet could not pay, or its sender stayed
-busy), and reverted in its block. Each returns the hold exactly once, stops counting against
-the limits, and leaves the books balanced; a busy sender otherwise only makes it wait."""
+"""Every way an on-chain withdrawal gives its held funds back, on a real anvil node and the
+java-tron stand-in: never sent within WITHDRAWAL_SEND_WITHIN_S (the hot wallet could not
+pay, or its sender stayed busy), and reverted in its block. Each returns the hold exactly
+once, stops counting against the limits, and leaves the books balanced; a busy sender
+otherwise only makes it wait."""
 
 from __future__ import annotations
 
@@ -18,12 +19,15 @@ from backend.keys import signer
 from backend.ledger.models import Purpose
 from backend.limits.models import LimitUsage
 from backend.runtime import Runtime
+from backend.sandbox.tron_wire import to_hex
 from backend.treasury.models import OutboundTx
 from backend.withdrawals.models import Withdrawal
-from contract.money import Asset, Network
+from contract.money import Asset, Money, Network
+from tests.backend.connectors.tron.conftest import new_address as new_tron_address
 from tests.backend.treasury.test_outbound import take_usdt_away
 from tests.backend.wallets.nodes import Nodes
-from tests.backend.wallets.support import books_balance, credit, wallet
+from tests.backend.wallets.support import books_balance, credit, key, wallet
+from tests.backend.withdrawals.test_bitcoin_tron import hot_wallet, own_money
 from tests.backend.withdrawals.test_ethereum import (
     fund_hot_wallet,
     ledger_balance,
@@ -156,4 +160,47 @@ async def test_a_withdrawal_behind_a_busy_sender_waits_and_fails_only_when_overd
     assert nonces == [0, 1]
     spent = Decimal(first["total"]["amount"]) + Decimal(second["total"]["amount"])
     assert await balances(api, customer) == (30 - spent, 0)
+    await books_balance(runtime)
+
+
+async def test_a_trc20_withdrawal_reverted_in_its_block_fails_and_returns_the_hold(
+    api: httpx.AsyncClient, runtime: Runtime, nodes: Nodes, customer: Account
+) -> None:
+    hot = await hot_wallet(runtime, Network.tron)
+    await credit(runtime, customer.user_id, "50", Asset.USDT, Network.tron)
+    await own_money(runtime, "100", Asset.TRX, Network.tron)
+    nodes.trond.pay(hot, "100", asset="TRX")
+    nodes.trond.pay(hot, "50")
+    nodes.trond.mine(1)
+    made = await api.post(
+        "/v1/withdrawals",
+        json={"asset": "USDT", "network": "tron", "address": new_tron_address(), "amount": "20"},
+        headers=customer.headers | key(),
+    )
+    assert made.status_code == 201, made.text
+    withdrawal_id = made.json()["id"]
+    assert await step(runtime, withdrawal_id)  # signed while the hot wallet held the USDT
+    # The tokens leave the hot wallet before the transfer executes: java-tron still puts it
+    # in a block, as REVERT, and burns the energy.
+    nodes.trond.served.app.state.sim.node.usdt[to_hex(hot)] = 0
+
+    assert await step(runtime, withdrawal_id)  # broadcast
+    nodes.trond.mine(1)
+    assert await step(runtime, withdrawal_id)  # tracked: final, and failed
+    assert not await step(runtime, withdrawal_id)
+
+    done = (await api.get(f"/v1/withdrawals/{withdrawal_id}", headers=customer.headers)).json()
+    assert (done["status"], done["failure_code"]) == ("failed", "reverted")
+    usdt_wallet = await wallet(api, customer, Asset.USDT)
+    assert Decimal(usdt_wallet["available"]) == 50 and Decimal(usdt_wallet["held"]) == 0
+    assert await released(runtime, withdrawal_id)
+    # The burnt TRX is the treasury's network fee, and the TRX account follows the chain.
+    trx_left = (await nodes.tron.balance(hot, Asset.TRX)).amount
+    assert trx_left < 100
+    async with unit_of_work(runtime.sessionmaker) as session:
+        tx = await session.scalar(
+            select(OutboundTx).where(OutboundTx.reference_id == withdrawal_id)
+        )
+    assert tx is not None and tx.fee == 100 - trx_left and tx.fee_asset == "TRX"
+    assert await nodes.tron.balance(hot, Asset.USDT) == Money.zero(Asset.USDT)
     await books_balance(runtime)

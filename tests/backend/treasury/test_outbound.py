@@ -1,7 +1,8 @@
-"""The treasury's outbound transactions on a real anvil node: one signature per business
-step, one unsent transaction per sender at a time, a refusal that costs nothing and gives its
-nonce back, a transfer that reverts in its block (final, fee paid once), and a transaction
-that left the chain sent again as the very same bytes."""
+"""The treasury's outbound transactions on a real anvil node and the Bitcoin Core stand-in:
+one signature per business step, one unsent transaction per sender at a time, a refusal that
+costs nothing and gives its nonce back, a transfer that reverts in its block (final, fee paid
+once), a transaction that left the chain sent again as the very same bytes, and a Bitcoin
+payment whose fee is fixed when signed and posted once it confirms."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from backend.treasury import outbound
 from backend.treasury.models import OutboundKind, OutboundStatus, OutboundTx
 from contract.ids import new_id
 from contract.money import Asset, Money, Network
+from tests.backend.connectors.bitcoin.conftest import new_address as new_btc_address
 from tests.backend.wallets.nodes import Nodes
 from tests.chains.anvil import Payer, mined
 
@@ -218,3 +220,65 @@ async def test_a_transaction_that_left_the_chain_is_sent_again_as_the_same_bytes
     assert final.status == OutboundStatus.confirmed and final.txid == tx.txid
     assert await ethereum.w3.eth.get_transaction_count(source.address) == 1
     assert await ethereum.balance(RECIPIENT, Asset.USDT) >= Money.of("5", Asset.USDT)
+
+
+async def btc_hot_wallet(runtime: Runtime, nodes: Nodes, coins: str) -> ChainAddress:
+    async with unit_of_work(runtime.sessionmaker) as session:
+        source = await keys.hot_wallet(session, runtime.settings, Network.bitcoin)
+    nodes.bitcoind.pay(source.address, coins)
+    nodes.bitcoind.mine(1)
+    return source
+
+
+async def sign_btc(runtime: Runtime, source: ChainAddress, to: str, amount: str) -> OutboundTx:
+    async with unit_of_work(runtime.sessionmaker) as session:
+        return await outbound.sign(
+            session, runtime, kind=OutboundKind.withdrawal, reference_id=new_id("wd"),
+            source=source, to=to, amount=Money.of(amount, Asset.BTC),
+        )  # fmt: skip
+
+
+async def btc_network_fees(runtime: Runtime) -> Decimal:
+    async with unit_of_work(runtime.sessionmaker) as session:
+        account = await ledger.system_account(session, Purpose.network_fees, Asset.BTC)
+        return (await ledger.balance(session, account.id)).amount
+
+
+async def test_a_bitcoin_payment_fixes_its_fee_when_signed_and_posts_it_once_confirmed(
+    runtime: Runtime, nodes: Nodes
+) -> None:
+    source = await btc_hot_wallet(runtime, nodes, "0.02")
+    payee = new_btc_address()
+    tx = await sign_btc(runtime, source, payee, "0.005")
+    assert tx.fee is not None and tx.fee > 0 and tx.fee_asset == "BTC"
+
+    sent = await broadcast(runtime, tx)
+    assert sent.status == OutboundStatus.broadcast
+    assert (await track(runtime, sent)).status == OutboundStatus.broadcast  # in the mempool
+    assert await fee_journals(runtime, tx) == 0
+    nodes.bitcoind.mine(1)
+    final = await track(runtime, sent)
+    await track(runtime, final)
+
+    assert (final.status, final.fee, final.confirmations) == (OutboundStatus.confirmed, tx.fee, 1)
+    (paid,) = await nodes.bitcoin.unspent([payee])
+    assert (paid.txid, paid.sats) == (tx.txid, 500_000)
+    assert await fee_journals(runtime, tx) == 1
+    assert await btc_network_fees(runtime) == -tx.fee
+
+
+async def test_a_bitcoin_payment_whose_coin_was_double_spent_is_refused_and_costs_nothing(
+    runtime: Runtime, nodes: Nodes
+) -> None:
+    source = await btc_hot_wallet(runtime, nodes, "0.02")
+    tx = await sign_btc(runtime, source, new_btc_address(), "0.005")
+    # The block that paid the hot wallet leaves the chain and a conflicting spend of the
+    # same coins confirms instead: the coin our transaction spends no longer exists.
+    nodes.bitcoind.reorg(1, drop=True)
+
+    failed = await broadcast(runtime, tx)
+
+    assert failed.status == OutboundStatus.failed
+    assert (failed.fee, failed.fee_asset) == (None, None)  # never mined: the planned fee is void
+    assert failed.last_error and "missingorspent" in failed.last_error
+    assert await fee_journals(runtime, tx) == 0 and await btc_network_fees(runtime) == 0

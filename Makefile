@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cksum < package.json | cut -d' ' -f1)
 TEST_WORKERS ?= 2
 
-.PHONY: install static run test bench lint typecheck migrate seed-keys keys contracts clean
+.PHONY: install prereqs static run test bench lint typecheck migrate seed-keys keys contracts clean
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -30,7 +30,14 @@ static: $(NODE_STAMP)
 run: install static
 	$(PY) -m backend.dev.stack
 
-test: install static
+# What the machine must have before anything is installed (Python, Node/npm, Chromium): one
+# message naming the install command instead of a failure per test.
+prereqs:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "make test needs Python 3.11+ ($(PYTHON) \
+	was not found). Install with: sudo apt-get install -y python3 python3-venv" >&2; exit 1; }
+	@$(PYTHON) backend/dev/prereqs.py
+
+test: prereqs install static
 	$(PY) -m pytest -n $(TEST_WORKERS) -p no:cacheprovider
 
 bench: install static

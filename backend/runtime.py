@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend import queue
+from backend.clock import Clock, SystemClock
 from backend.db import create_engine, create_sessionmaker
 from backend.settings import Settings
 
@@ -28,6 +29,8 @@ class Runtime:
     http: httpx.AsyncClient
     # Domain-owned long-lived objects (connectors, rate providers) keyed by their owner.
     extras: dict[str, Any] = field(default_factory=dict)
+    # Where code whose behaviour depends on elapsed time reads it (a test sets its own).
+    clock: Clock = field(default_factory=SystemClock)
 
 
 # Opens something a domain keeps for the life of the process and stores it in

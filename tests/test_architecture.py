@@ -1,11 +1,13 @@
 """Team rules a linter can check, read from the source's syntax trees: the dependency
-direction between packages (contract ← backend ← workers; contract ← web) and no float in
-money code (contract/ and backend/)."""
+direction between packages (contract ← backend ← workers; contract ← web), no float in
+money code (contract/ and backend/), and documentation that lives in the repository: no file
+cites a design text kept elsewhere, and every `docs/….md#anchor` cited resolves."""
 
 from __future__ import annotations
 
 import ast
 import re
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# package → the packages of ours it must never import (DESIGN.md §3).
+# package → the packages of ours it must never import (docs/architecture.md#dependency-rule).
 FORBIDDEN: dict[str, frozenset[str]] = {
     "contract": frozenset({"backend", "web", "workers", "tests"}),
     "backend": frozenset({"web", "workers", "tests"}),
@@ -214,3 +216,161 @@ def test_the_float_rule_catches_floats(code: str, caught: bool) -> None:
     lines = code.splitlines()
     uses = [n for n, _ in _float_uses(ast.parse(code)) if not FLOAT_OK.search(lines[n - 1])]
     assert bool(uses) is caught
+
+
+# ------------------------------------------------------------------------- documentation
+
+# Design texts kept outside the repository.
+OUTSIDE_DOCS = re.compile(r"\b(?:DESIGN|STYLE)\.md\b|(?<![\w./-])reference/[\w./-]*")
+# `docs/<page>.md` with an optional `#anchor`, wherever it is cited (docstrings, comments).
+DOC_CITATION = re.compile(r"(?<![\w./-])(docs/[\w./-]+?\.md)(?:#([\w-]+))?")
+# Relative links inside Markdown: `[text](wire-formats.md#tron-http-api)`, `[x](#events)`.
+MARKDOWN_LINK = re.compile(r"\]\((?!https?:|mailto:)([^)\s#]*)(?:#([^)\s]+))?\)")
+SKIPPED_DIRS = frozenset(
+    {".git", ".venv", "node_modules", "var", "__pycache__", ".mypy_cache", ".ruff_cache",
+     ".pytest_cache", ".hypothesis", "build"}
+)  # fmt: skip
+
+
+def repository_files() -> list[Path]:
+    """Every file the repository holds (tracked or new), text or not."""
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout.decode()
+        return [ROOT / name for name in listed.split("\0") if name and (ROOT / name).is_file()]
+    except (OSError, subprocess.CalledProcessError):  # not a git checkout: walk the tree
+        return [
+            file
+            for file in ROOT.rglob("*")
+            if file.is_file() and not SKIPPED_DIRS.intersection(file.relative_to(ROOT).parts)
+        ]
+
+
+def text_files() -> Iterator[tuple[str, str]]:
+    """Every text file but this one, whose examples are the citations the rules must catch."""
+    for file in repository_files():
+        if file == Path(__file__).resolve():
+            continue
+        try:
+            text = file.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        yield file.relative_to(ROOT).as_posix(), text
+
+
+def anchors(markdown: str) -> set[str]:
+    """The anchors a Markdown page's headings get: lower case, punctuation dropped, spaces
+    to hyphens, a repeat numbered (`-1`, `-2`), as GitHub renders them."""
+    found: set[str] = set()
+    fenced = False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        heading = re.match(r"#{1,6}\s+(.*?)\s*#*\s*$", line)
+        if fenced or heading is None:
+            continue
+        text = re.sub(r"[`*_]|\[([^]]*)\]\([^)]*\)", r"\1", heading.group(1)).strip().lower()
+        slug = re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+        unique, n = slug, 0
+        while unique in found:
+            n += 1
+            unique = f"{slug}-{n}"
+        found.add(unique)
+    return found
+
+
+def outside_citations(path: str, text: str) -> list[Finding]:
+    lines = text.splitlines()
+    return [
+        Finding(path, number, lines[number - 1].strip(), f"cites {match.group(0)}")
+        for number in range(1, len(lines) + 1)
+        for match in OUTSIDE_DOCS.finditer(lines[number - 1])
+    ]
+
+
+def broken_citations(path: str, text: str, pages: dict[str, str]) -> list[Finding]:
+    """`docs/….md#anchor` citations (anywhere) and relative Markdown links (in .md files)
+    whose page or anchor does not exist."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        cited = [(m.group(1), m.group(2)) for m in DOC_CITATION.finditer(line)]
+        if path.endswith(".md"):
+            for m in MARKDOWN_LINK.finditer(line):
+                target = m.group(1)
+                if target:
+                    target = (Path(path).parent / target).as_posix().removeprefix("./")
+                    target = Path(target).as_posix()
+                cited.append((target or path, m.group(2)))
+        for page, anchor in cited:
+            if page not in pages and not (ROOT / page).exists():
+                found.append(Finding(path, number, line.strip(), f"{page} does not exist"))
+            elif anchor and page.endswith(".md") and anchor not in anchors(pages.get(page, "")):
+                found.append(Finding(path, number, line.strip(), f"{page} has no #{anchor}"))
+    return found
+
+
+def test_no_file_cites_design_texts_kept_outside_the_repository() -> None:
+    found = [f for path, text in text_files() for f in outside_citations(path, text)]
+    assert not found, (
+        "the design lives in docs/ (docs/architecture.md, docs/wire-formats.md); cite those:\n"
+        + "\n".join(map(str, found))
+    )
+
+
+def test_every_cited_docs_page_and_anchor_exists() -> None:
+    files = dict(text_files())
+    pages = {path: text for path, text in files.items() if path.endswith(".md")}
+    assert "docs/architecture.md" in pages and "docs/wire-formats.md" in pages
+    found = [f for path, text in files.items() for f in broken_citations(path, text, pages)]
+    assert not found, "citations that lead nowhere:\n" + "\n".join(map(str, found))
+
+
+@pytest.mark.parametrize(
+    ("line", "caught"),
+    [
+        ("Rounding (DESIGN.md §4): up for the customer", True),
+        ("# see STYLE.md", True),
+        ("Speaks reference/chains.md §4", True),
+        ("Speaks docs/wire-formats.md#tron-http-api", False),
+        ("a cross-reference/link in prose", False),
+        ("static/reference/x.svg", False),
+    ],
+)
+def test_the_outside_citation_rule_catches_citations(line: str, caught: bool) -> None:
+    assert bool(outside_citations("backend/x.py", line)) is caught
+
+
+@pytest.mark.parametrize(
+    ("path", "line", "caught"),
+    [
+        ("backend/x.py", "(docs/architecture.md#rounding)", False),
+        ("backend/x.py", "(docs/architecture.md#no-such-section)", True),
+        ("backend/x.py", "see docs/nowhere.md", True),
+        ("docs/architecture.md", "[wire formats](wire-formats.md#tron-http-api)", False),
+        ("docs/architecture.md", "[wire formats](wire-formats.md#bitcoin)", True),
+        ("docs/architecture.md", "[events](#events)", False),
+        ("docs/architecture.md", "[events](#the-events)", True),
+        ("README.md", "[design](docs/architecture.md#money-and-the-ledger)", False),
+        ("README.md", "[site](https://example.com/x.md#y)", False),
+    ],
+)
+def test_the_citation_rule_catches_dead_links(path: str, line: str, caught: bool) -> None:
+    pages = {
+        "docs/architecture.md": "# A\n## Money and the ledger\n### Rounding\n## Events\n",
+        "docs/wire-formats.md": "# W\n## Tron HTTP API\n",
+    }
+    assert bool(broken_citations(path, line, pages)) is caught
+
+
+def test_anchors_follow_githubs_rule() -> None:
+    page = (
+        "# Qpeapay\n## Money and the ledger\n## Tron HTTP API\n"
+        "```\n# not a heading\n```\n## Events\n## Events\n"
+    )
+    assert anchors(page) == {
+        "qpeapay", "money-and-the-ledger", "tron-http-api", "events", "events-1"
+    }  # fmt: skip

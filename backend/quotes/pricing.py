@@ -1,11 +1,11 @@
 """Quote arithmetic: from a locked rate and what the customer asked for to the crypto amount,
 the KES subtotal, every fee and the total. Pure functions on Decimals; nothing is stored.
 
-Rounding, named at each step (DESIGN.md §4): what the customer pays rounds up, what we pay
-out rounds down, M-Pesa legs are whole shillings, fees round up. Consequences the property
-tests pin down: no fee is negative; `subtotal + fees == total` when the customer pays and
-`subtotal - fees == total` when we pay; buying and then selling the same crypto at the same
-rate never returns more KES than were paid.
+Rounding, named at each step (docs/architecture.md#rounding): what the customer pays rounds
+up, what we pay out rounds down, M-Pesa legs are whole shillings, fees round up.
+Consequences the property tests pin down: no fee is negative; `subtotal + fees == total`
+when the customer pays and `subtotal - fees == total` when we pay; buying and then selling
+the same crypto at the same rate never returns more KES than were paid.
 """
 
 from __future__ import annotations

@@ -8,10 +8,11 @@ re-opens for another cooldown.
 
 from __future__ import annotations
 
-import time
 from enum import StrEnum
 
 from redis.asyncio import Redis
+
+from backend.clock import SYSTEM, Clock, unix_ms
 
 _KEY = "rates:breaker:{name}"
 # Kept long enough to remember a flapping provider, short enough not to leak keys.
@@ -24,28 +25,26 @@ class BreakerState(StrEnum):
     half_open = "half_open"
 
 
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def _key(name: str) -> str:
     return _KEY.format(name=name)
 
 
-async def state(redis: Redis, name: str, cooldown_s: int) -> tuple[BreakerState, int]:
+async def state(
+    redis: Redis, name: str, cooldown_s: int, clock: Clock = SYSTEM
+) -> tuple[BreakerState, int]:
     raw = await redis.hgetall(_key(name))  # type: ignore[misc]
     failures = int(raw.get("failures", 0))
     opened = raw.get("opened_at")
     if opened is None:
         return BreakerState.closed, failures
-    if _now_ms() - int(opened) < cooldown_s * 1000:
+    if unix_ms(clock) - int(opened) < cooldown_s * 1000:
         return BreakerState.open, failures
     return BreakerState.half_open, failures
 
 
-async def allow(redis: Redis, name: str, cooldown_s: int) -> bool:
+async def allow(redis: Redis, name: str, cooldown_s: int, clock: Clock = SYSTEM) -> bool:
     """May this process call the provider now?"""
-    current, _ = await state(redis, name, cooldown_s)
+    current, _ = await state(redis, name, cooldown_s, clock)
     if current is BreakerState.closed:
         return True
     if current is BreakerState.open:
@@ -58,7 +57,7 @@ async def succeeded(redis: Redis, name: str) -> None:
     await redis.delete(_key(name), _key(name) + ":probe")
 
 
-async def failed(redis: Redis, name: str, threshold: int) -> bool:
+async def failed(redis: Redis, name: str, threshold: int, clock: Clock = SYSTEM) -> bool:
     """Count a failure; returns True when this failure (re)opened the breaker."""
     key = _key(name)
     async with redis.pipeline(transaction=True) as pipe:
@@ -67,5 +66,5 @@ async def failed(redis: Redis, name: str, threshold: int) -> bool:
         failures, _ = await pipe.execute()
     if int(failures) < threshold:
         return False
-    await redis.hset(key, "opened_at", str(_now_ms()))  # type: ignore[misc]
+    await redis.hset(key, "opened_at", str(unix_ms(clock)))  # type: ignore[misc]
     return True

@@ -9,6 +9,7 @@ hammer the providers.
 from __future__ import annotations
 
 from backend.api import Call, Endpoint
+from backend.clock import unix_ms
 from backend.rates import service
 from backend.users.access import public_limited
 from contract.money import Asset
@@ -26,7 +27,7 @@ _ORDER = [
 async def list_rates(call: Call) -> Rates:
     settings = call.runtime.settings
     snapshot = await service.current(call.runtime)
-    now_ms = service.now_in_ms()
+    now_ms = unix_ms(call.runtime.clock)
     fresh = {rate.pair: rate for rate in snapshot.fresh(settings.rates_max_age_s, now_ms)}
     if not fresh:
         raise service.RatesUnavailable(headers={"Retry-After": str(settings.rates_cache_ttl_s)})

@@ -26,6 +26,7 @@ from decimal import Decimal, localcontext
 import httpx
 from redis.asyncio import Redis
 
+from backend.clock import SYSTEM, Clock, unix_ms
 from backend.errors import ServiceUnavailable
 from backend.logs import get_logger
 from backend.rates import breaker
@@ -55,10 +56,6 @@ VOLATILE: frozenset[Asset] = frozenset({Asset.BTC, Asset.ETH, Asset.TRX})
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end"
 
 
-def now_in_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
@@ -80,8 +77,8 @@ class PairRate:
     def pair(self) -> str:
         return f"{self.base}/{self.quote}"
 
-    def age_ms(self, now_ms: int | None = None) -> int:
-        return max(0, (now_ms or now_in_ms()) - self.as_of_ms)
+    def age_ms(self, now_ms: int) -> int:
+        return max(0, now_ms - self.as_of_ms)
 
     @property
     def as_of(self) -> datetime:
@@ -127,8 +124,7 @@ class Snapshot:
             },
         )
 
-    def fresh(self, max_age_s: int, now_ms: int | None = None) -> list[PairRate]:
-        now_ms = now_ms or now_in_ms()
+    def fresh(self, max_age_s: int, now_ms: int) -> list[PairRate]:
         return [rate for rate in self.pairs.values() if rate.age_ms(now_ms) <= max_age_s * 1000]
 
 
@@ -146,9 +142,9 @@ def providers(settings: Settings) -> list[RateProvider]:
 
 
 async def _ask(
-    redis: Redis, http: httpx.AsyncClient, settings: Settings, provider: RateProvider
+    redis: Redis, http: httpx.AsyncClient, settings: Settings, provider: RateProvider, clock: Clock
 ) -> list[SourceQuote]:
-    if not await breaker.allow(redis, provider.name, settings.rates_breaker_cooldown_s):
+    if not await breaker.allow(redis, provider.name, settings.rates_breaker_cooldown_s, clock):
         log.info("rates.provider_skipped", provider=provider.name, reason="circuit open")
         return []
     try:
@@ -158,7 +154,7 @@ async def _ask(
             quotes = await provider.fetch(http, settings.rates_timeout_s)
     except (ProviderError, TimeoutError) as exc:
         reason = exc.reason if isinstance(exc, ProviderError) else "timeout"
-        opened = await breaker.failed(redis, provider.name, settings.rates_breaker_failures)
+        opened = await breaker.failed(redis, provider.name, settings.rates_breaker_failures, clock)
         log.warning("rates.provider_failed", provider=provider.name, reason=reason,
                     breaker_opened=opened)  # fmt: skip
         return []
@@ -208,11 +204,15 @@ def _timely(settings: Settings, quotes: list[SourceQuote], now_ms: int) -> list[
 
 
 async def fetch_quotes(
-    redis: Redis, http: httpx.AsyncClient, settings: Settings, sources: Sequence[RateProvider]
+    redis: Redis,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    sources: Sequence[RateProvider],
+    clock: Clock = SYSTEM,
 ) -> list[SourceQuote]:
     """Every fresh quote the healthy providers give now, asked concurrently."""
-    answers = await asyncio.gather(*(_ask(redis, http, settings, p) for p in sources))
-    now_ms = now_in_ms()
+    answers = await asyncio.gather(*(_ask(redis, http, settings, p, clock) for p in sources))
+    now_ms = unix_ms(clock)
     fresh: list[SourceQuote] = []
     for provider, quotes in zip(sources, answers, strict=True):
         moving = await _still_moving(redis, settings, provider.name, quotes, now_ms)
@@ -226,11 +226,15 @@ async def _load(redis: Redis) -> Snapshot | None:
 
 
 async def refresh(
-    redis: Redis, http: httpx.AsyncClient, settings: Settings, sources: Sequence[RateProvider]
+    redis: Redis,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    sources: Sequence[RateProvider],
+    clock: Clock = SYSTEM,
 ) -> Snapshot:
     """Fetch, aggregate and store a new snapshot; pairs no source could price keep their
     previous value and age until they pass the staleness bound."""
-    quotes = await fetch_quotes(redis, http, settings, sources)
+    quotes = await fetch_quotes(redis, http, settings, sources, clock)
     rates, noisy = aggregate(
         quotes,
         max_spread=settings.rates_max_spread_percent / 100,
@@ -240,7 +244,7 @@ async def refresh(
     for outlier in noisy:
         log.warning("rates.outlier_dropped", pair=outlier.pair, dropped=list(outlier.dropped),
                     kept=list(outlier.sources), median=format(outlier.value, "f"))  # fmt: skip
-    now_ms = now_in_ms()
+    now_ms = unix_ms(clock)
     previous = await _load(redis)
     pairs = dict(previous.pairs) if previous else {}
     for name, rate in rates.items():
@@ -265,7 +269,9 @@ async def refresh_once(runtime: Runtime) -> Snapshot | None:
     if not await runtime.redis.set(_LOCK_KEY, token, nx=True, ex=lock_s):
         return None
     try:
-        return await refresh(runtime.redis, runtime.http, settings, providers(settings))
+        return await refresh(
+            runtime.redis, runtime.http, settings, providers(settings), runtime.clock
+        )
     finally:
         await runtime.redis.eval(_RELEASE, 1, _LOCK_KEY, token)  # type: ignore[misc]
 
@@ -284,7 +290,8 @@ async def current(runtime: Runtime) -> Snapshot:
     snapshot = await _load(runtime.redis)
     if (
         snapshot is not None
-        and now_in_ms() - snapshot.refreshed_at_ms < runtime.settings.rates_cache_ttl_s * 1000
+        and unix_ms(runtime.clock) - snapshot.refreshed_at_ms
+        < runtime.settings.rates_cache_ttl_s * 1000
     ):
         return snapshot
     refreshed = await refresh_once(runtime)
@@ -299,7 +306,10 @@ async def rate(runtime: Runtime, base: Asset, quote: Asset = Asset.KES) -> PairR
     """The rate to price something with now; 503 `rates_unavailable` rather than stale."""
     snapshot = await current(runtime)
     found = snapshot.pairs.get(f"{base}/{quote}")
-    if found is None or found.age_ms() > runtime.settings.rates_max_age_s * 1000:
+    if (
+        found is None
+        or found.age_ms(unix_ms(runtime.clock)) > runtime.settings.rates_max_age_s * 1000
+    ):
         raise RatesUnavailable(headers={"Retry-After": str(runtime.settings.rates_cache_ttl_s)})
     return found
 

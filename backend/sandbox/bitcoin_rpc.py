@@ -1,6 +1,6 @@
 """Bitcoin Core's JSON-RPC for the stand-in: transport, envelopes, auth, and the node RPCs.
 
-Speaks what python-bitcoinrpc and any Core client see (reference/chains.md §1, §7.1):
+Speaks what python-bitcoinrpc and any Core client see (docs/wire-formats.md#bitcoin-core-json-rpc):
 `POST /` and `POST /wallet/<name>`, Basic auth (401 without a body otherwise), the legacy
 1.0/1.1 envelope (both `result` and `error`, HTTP 500 on an RPC error, 404 for -32601,
 400 for -32600) or the 2.0 one (HTTP 200, 204 for notifications), batches, the

@@ -19,6 +19,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from backend.clock import SYSTEM, Clock
 from backend.sandbox.control import SimError, base_units, endpoint
 from backend.sandbox.keep import keeping, state_file
 from backend.sandbox.tron_api import TronStandIn
@@ -112,9 +113,11 @@ def create_app(
     node: TronNode | None = None,
     block_interval_s: float | None = None,
     keep: Path | None = None,
+    clock: Clock = SYSTEM,
 ) -> Starlette:
-    """The stand-in as an ASGI app; with `block_interval_s` it produces blocks by itself, with
-    `keep` the chain is loaded from that file at startup and saved there at shutdown."""
+    """The stand-in as an ASGI app; with `block_interval_s` it produces blocks by itself (on
+    `clock`'s time), with `keep` the chain is loaded from that file at startup and saved
+    there at shutdown."""
     sim = TronStandIn(node or TronNode())
     every = ["GET", "POST"]
     controls = {
@@ -147,7 +150,7 @@ def create_app(
 
                 async def produce() -> None:
                     while True:
-                        await asyncio.sleep(block_interval_s)
+                        await clock.sleep(block_interval_s)
                         sim.node.mine(1)
 
                 producer = asyncio.create_task(produce())

@@ -1,6 +1,6 @@
 """java-tron / TronGrid HTTP API for the stand-in: the endpoints tronpy 0.6.2 and we call.
 
-Speaks reference/chains.md §4 and §7.2: `POST /wallet/<method>` and `/walletsolidity/<method>`
+Speaks docs/wire-formats.md#tron-http-api: `POST /wallet/<method>` and `/walletsolidity/<method>`
 with JSON bodies (GET with query parameters too), always HTTP 200 + JSON; an unknown object
 is `{}`, a malformed request `{"Error": "..."}`, a refused broadcast `{"code", "txid",
 "message": <hex>}`; `visible: true` prints addresses as base58 `T…`, otherwise hex `41…`.

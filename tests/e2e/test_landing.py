@@ -10,8 +10,8 @@ from .conftest import PHONE, Tab
 
 pytestmark = pytest.mark.browser
 
-HEADLINE = "Take crypto. Get paid in shillings on M\u2011Pesa."
-TITLE = "Qpeapay · Crypto payments, paid out in shillings on M-Pesa"
+HEADLINE = "Receive, hold and send Bitcoin and USDT."
+TITLE = "Qpeapay · Bitcoin and USDT wallets for Kenya"
 BRAND_700 = "rgb(4, 120, 87)"
 
 
@@ -26,7 +26,7 @@ async def assert_styled(tab: Tab) -> None:
     """Computed styles that only the built Tailwind CSS produces."""
     headline = tab.page.get_by_role("heading", level=1)
     assert await headline.evaluate("el => getComputedStyle(el).fontWeight") == "800"
-    cta = tab.page.get_by_role("link", name="See how it works")
+    cta = tab.page.get_by_role("link", name="Open a wallet")
     assert await cta.evaluate("el => getComputedStyle(el).backgroundColor") == BRAND_700
     assert await tab.page.evaluate("htmx.config.allowEval === false")
     scripts = await tab.page.evaluate(
@@ -42,7 +42,7 @@ async def test_landing_fits_a_phone(phone: Tab) -> None:
     assert await phone.overflow_x() <= 0
     await assert_styled(phone)
 
-    # One column: the point-of-sale picture sits below the headline, full width.
+    # One column: the wallet picture sits below the headline, full width.
     headline = await phone.page.get_by_role("heading", level=1).bounding_box()
     picture = await phone.page.locator("figure").first.bounding_box()
     assert headline is not None and picture is not None

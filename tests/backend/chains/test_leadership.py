@@ -58,7 +58,17 @@ async def test_two_running_watchers_credit_a_deposit_once(
 
         await until(credited)
         assert [first.leadership.held, second.leadership.held].count(True) == 1
-        await asyncio.sleep(0.3)
+        # Let both run on past the credit: the leader scans two more blocks (a second credit
+        # by either watcher would show below).
+        for _ in range(2):
+            bitcoind.mine(1)
+            tip = (await bitcoin.tip()).height
+
+            async def scanned(height: int = tip) -> bool:
+                cursor = await chains.cursor(Network.bitcoin)
+                return cursor is not None and cursor.height >= height
+
+            await until(scanned)
     finally:
         for task in tasks:
             task.cancel()

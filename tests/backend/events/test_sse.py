@@ -69,8 +69,8 @@ async def test_follow_without_a_cursor_starts_from_now(runtime: Runtime) -> None
     await emit_committed(runtime, "invoice.created", subject)
     stream = fast_follow(runtime, Stream.subject(subject))
     pending = asyncio.ensure_future(anext(stream))
+    # Subscribed means placed: the stream read the newest id before it subscribed.
     await until_subscribed(runtime.redis, Stream.subject(subject).channel)
-    await asyncio.sleep(0.2)  # and settle on the newest id
     paid = await emit_committed(runtime, "invoice.paid", subject)
     await relay_once(runtime)
     async with asyncio.timeout(10):

@@ -15,6 +15,7 @@ from backend.quotes.pricing import Priced, price_buy, price_invoice, price_sell
 from backend.settings import Settings
 from contract.money import Asset, Money, quantum
 from contract.quotes import FeeKind, QuoteFlow
+from tests.properties import accepted, accepting_at_least, refused
 
 CRYPTO = [Asset.BTC, Asset.USDT, Asset.ETH, Asset.TRX]
 # KES per unit, as the aggregator publishes them (8 decimals), across every plausible range.
@@ -28,6 +29,8 @@ RATES = {
 MOST = {Asset.BTC: 5 * 10**8, Asset.USDT: 5_000 * 10**6, Asset.ETH: 50 * 10**18,
         Asset.TRX: 100_000 * 10**6}  # fmt: skip
 REFUSED = (AmountTooSmall, AmountTooLarge)
+# Of the 100 examples a property draws, how many must get past the refusals.
+MIN_ACCEPTED = 25
 
 
 @st.composite
@@ -59,6 +62,7 @@ def whole(money: Money) -> bool:
     return money.amount == money.amount.to_integral_value()
 
 
+@accepting_at_least(MIN_ACCEPTED)
 @given(market(), st.data())
 def test_a_buy_adds_up_and_rounds_for_us(
     settings: Settings, pair: tuple[Asset, Decimal], data: st.DataObject
@@ -67,8 +71,10 @@ def test_a_buy_adds_up_and_rounds_for_us(
     requested = data.draw(request_for(asset))
     try:
         priced = price_buy(settings, rate, requested, asset)
-    except REFUSED:
+    except REFUSED as exc:
+        refused(type(exc).__name__)
         return
+    accepted()
     no_float(priced)
     assert priced.total == priced.subtotal + priced.fee
     assert whole(priced.total) and whole(priced.subtotal)
@@ -83,6 +89,7 @@ def test_a_buy_adds_up_and_rounds_for_us(
         assert priced.subtotal.amount - priced.amount.amount * rate < 1
 
 
+@accepting_at_least(MIN_ACCEPTED)
 @given(market(), st.data())
 def test_a_sell_adds_up_and_rounds_for_us(
     settings: Settings, pair: tuple[Asset, Decimal], data: st.DataObject
@@ -91,8 +98,10 @@ def test_a_sell_adds_up_and_rounds_for_us(
     requested = data.draw(request_for(asset))
     try:
         priced = price_sell(settings, rate, requested, asset)
-    except REFUSED:
+    except REFUSED as exc:
+        refused(type(exc).__name__)
         return
+    accepted()
     no_float(priced)
     assert priced.total == priced.subtotal - priced.fee
     assert whole(priced.total) and whole(priced.subtotal)
@@ -105,6 +114,7 @@ def test_a_sell_adds_up_and_rounds_for_us(
         assert priced.amount == requested
 
 
+@accepting_at_least(MIN_ACCEPTED)
 @given(market(), st.data())
 def test_an_invoice_charges_the_payer_enough(
     settings: Settings, pair: tuple[Asset, Decimal], data: st.DataObject
@@ -113,14 +123,17 @@ def test_an_invoice_charges_the_payer_enough(
     requested = data.draw(request_for(asset))
     try:
         priced = price_invoice(settings, rate, requested, asset)
-    except REFUSED:
+    except REFUSED as exc:
+        refused(type(exc).__name__)
         return
+    accepted()
     no_float(priced)
     assert priced.flow is QuoteFlow.invoice
     assert priced.amount.amount * rate >= priced.subtotal.amount
     assert priced.total == priced.subtotal - priced.fee
 
 
+@accepting_at_least(MIN_ACCEPTED)
 @given(market(), st.data())
 def test_buying_then_selling_never_makes_money(
     settings: Settings, pair: tuple[Asset, Decimal], data: st.DataObject
@@ -129,15 +142,19 @@ def test_buying_then_selling_never_makes_money(
     requested = data.draw(request_for(asset))
     try:
         bought = price_buy(settings, rate, requested, asset)
-    except REFUSED:
+    except REFUSED as exc:
+        refused(type(exc).__name__)
         return
     try:
         sold = price_sell(settings, rate, bought.amount, asset)
     except AmountTooSmall:
-        return  # it sells for nothing at all
+        refused("sells for nothing at all")
+        return
+    accepted()
     assert sold.total <= bought.total
 
 
+@accepting_at_least(MIN_ACCEPTED)
 @given(market(), st.data())
 def test_selling_then_buying_back_never_gains_crypto(
     settings: Settings, pair: tuple[Asset, Decimal], data: st.DataObject
@@ -147,9 +164,11 @@ def test_selling_then_buying_back_never_gains_crypto(
     try:
         sold = price_sell(settings, rate, requested, asset)
         bought = price_buy(settings, rate, sold.total, asset)
-    except REFUSED:
+    except REFUSED as exc:
+        refused(type(exc).__name__)
         return
     assume(sold.total.amount > 0)
+    accepted()
     assert bought.amount <= sold.amount
 
 

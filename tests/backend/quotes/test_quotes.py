@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from backend.db import unit_of_work
 from backend.quotes import service as quotes
@@ -165,6 +165,17 @@ async def _create(runtime: Runtime, owner: str, lock_s: int | None = None) -> st
         return row.id
 
 
+async def _age(runtime: Runtime, quote_id: str, by: timedelta) -> None:
+    """As if `by` had passed on the database clock, which expiry is read from (every process
+    agrees on it), since the quote was made: its times move back instead."""
+    async with unit_of_work(runtime.sessionmaker) as session:
+        await session.execute(
+            update(Quote)
+            .where(Quote.id == quote_id)
+            .values(created_at=Quote.created_at - by, expires_at=Quote.expires_at - by)
+        )
+
+
 async def _consume(
     runtime: Runtime, quote_id: str, owner: str, purpose: ConsumedBy = ConsumedBy.buy_order,
     reference: str | None = None,
@@ -213,8 +224,12 @@ async def test_expired_foreign_and_mismatched_quotes_are_refused(
     with pytest.raises(quotes.QuoteMismatch):
         await _consume(runtime, quote_id, customer.user_id, ConsumedBy.invoice)
 
-    short = await _create(runtime, customer.user_id, lock_s=1)
-    await asyncio.sleep(1.1)
+    short = await _create(runtime, customer.user_id, lock_s=60)
+    await _age(runtime, short, timedelta(seconds=50))
+    assert (await api.get(f"/v1/quotes/{short}", headers=customer.headers)).json()["status"] == (
+        "open"
+    )
+    await _age(runtime, short, timedelta(seconds=10))
     with pytest.raises(quotes.QuoteExpired) as caught:
         await _consume(runtime, short, customer.user_id)
     assert (caught.value.status, caught.value.code) == (409, "quote_expired")

@@ -12,6 +12,7 @@ import pytest
 from redis.asyncio import Redis
 from structlog.testing import capture_logs
 
+from backend.clock import SettableClock, unix_ms
 from backend.rates import breaker, service
 from backend.rates.breaker import BreakerState
 from backend.runtime import Runtime
@@ -69,58 +70,61 @@ async def test_a_hanging_provider_costs_one_timeout_not_the_request(
 
 
 async def test_the_breaker_opens_is_shared_and_probes_once_after_the_cooldown(
-    tune: Tune, rates_feed: RatesFeed, redis: Redis
+    tune: Tune, rates_feed: RatesFeed, redis: Redis, clock: SettableClock
 ) -> None:
     runtime = tune(rates_breaker_failures=2, rates_breaker_cooldown_s=1)
     sources = service.providers(runtime.settings)
 
     async def refresh() -> None:
-        await service.refresh(runtime.redis, runtime.http, runtime.settings, sources)
+        await service.refresh(runtime.redis, runtime.http, runtime.settings, sources, clock)
 
     await rates_feed.provider("kraken", mode="error")
     await refresh()
-    assert await breaker.state(redis, "kraken", 1) == (BreakerState.closed, 1)
+    assert await breaker.state(redis, "kraken", 1, clock) == (BreakerState.closed, 1)
     await refresh()
-    assert (await breaker.state(redis, "kraken", 1))[0] is BreakerState.open
+    assert (await breaker.state(redis, "kraken", 1, clock))[0] is BreakerState.open
     asked = (await rates_feed.hits())["kraken"]
-    await refresh()  # open: not asked at all
+    clock.advance(0.9)
+    await refresh()  # still open within the cooldown: not asked at all
     assert (await rates_feed.hits())["kraken"] == asked
 
     await rates_feed.provider("kraken", mode="ok")
-    await asyncio.sleep(1.1)
+    clock.advance(0.2)
     # Half-open: of two processes refreshing at once, only one probes.
-    assert [await breaker.allow(redis, "kraken", 1) for _ in range(2)] == [True, False]
+    assert [await breaker.allow(redis, "kraken", 1, clock) for _ in range(2)] == [True, False]
     await redis.delete("rates:breaker:kraken:probe")
     await refresh()
-    assert await breaker.state(redis, "kraken", 1) == (BreakerState.closed, 0)
+    assert await breaker.state(redis, "kraken", 1, clock) == (BreakerState.closed, 0)
     assert (await rates_feed.hits())["kraken"] == asked + 1
     assert "kraken" in (await service.current(runtime)).pairs["BTC/USD"].sources
 
 
 async def test_a_failed_probe_reopens_the_breaker(
-    tune: Tune, rates_feed: RatesFeed, redis: Redis
+    tune: Tune, rates_feed: RatesFeed, redis: Redis, clock: SettableClock
 ) -> None:
     runtime = tune(rates_breaker_failures=1, rates_breaker_cooldown_s=1)
     sources = [p for p in service.providers(runtime.settings) if p.name == "kraken"]
     await rates_feed.provider("kraken", mode="error")
-    await service.fetch_quotes(redis, runtime.http, runtime.settings, sources)
-    await asyncio.sleep(1.1)
-    assert (await breaker.state(redis, "kraken", 1))[0] is BreakerState.half_open
-    await service.fetch_quotes(redis, runtime.http, runtime.settings, sources)
-    assert (await breaker.state(redis, "kraken", 1))[0] is BreakerState.open
+    await service.fetch_quotes(redis, runtime.http, runtime.settings, sources, clock)
+    clock.advance(1.1)
+    assert (await breaker.state(redis, "kraken", 1, clock))[0] is BreakerState.half_open
+    await service.fetch_quotes(redis, runtime.http, runtime.settings, sources, clock)
+    assert (await breaker.state(redis, "kraken", 1, clock))[0] is BreakerState.open
 
 
 async def test_the_cache_serves_until_its_ttl_then_refetches(
-    tune: Tune, rates_feed: RatesFeed
+    tune: Tune, rates_feed: RatesFeed, clock: SettableClock
 ) -> None:
     runtime = tune(rates_cache_ttl_s=1)
     await service.current(runtime)
     before = await rates_feed.hits()
+    await rates_feed.prices(BTC_USD="70000")
     for _ in range(5):
         await service.rate(runtime, Asset.USDT)
+        clock.advance(0.19)  # 0.95 s in all: still within the TTL
     assert await rates_feed.hits() == before
-    await rates_feed.prices(BTC_USD="70000")
-    await asyncio.sleep(1.05)
+    assert (await service.rate(runtime, Asset.BTC, Asset.USD)).value == Decimal("67000")
+    clock.advance(0.1)
     assert (await service.rate(runtime, Asset.BTC, Asset.USD)).value == Decimal("70000")
     assert (await rates_feed.hits())["coingecko"] == before["coingecko"] + 1
 
@@ -135,16 +139,18 @@ async def test_a_cold_cache_is_fetched_once_however_many_ask(
 
 
 async def test_a_rate_past_the_staleness_bound_is_never_used(
-    tune: Tune, rates_feed: RatesFeed
+    tune: Tune, rates_feed: RatesFeed, clock: SettableClock
 ) -> None:
     runtime = tune(rates_cache_ttl_s=1, rates_max_age_s=2)
     await service.rate(runtime, Asset.BTC)
     for name in ("coingecko", "binance", "kraken", "coinbase", "coinbase_fx", "open_er_api"):
         await rates_feed.provider(name, mode="error")
-    await asyncio.sleep(1.1)
+    clock.advance(1.1)
     # Within the bound, the last good rate still serves while the providers are down.
-    assert (await service.rate(runtime, Asset.BTC)).age_ms() >= 1000
-    await asyncio.sleep(1.0)
+    assert (await service.rate(runtime, Asset.BTC)).age_ms(unix_ms(clock)) >= 1000
+    clock.advance(0.85)  # 1.95 s old
+    assert (await service.rate(runtime, Asset.BTC)).age_ms(unix_ms(clock)) <= 2000
+    clock.advance(0.1)  # 2.05 s old
     with pytest.raises(service.RatesUnavailable) as caught:
         await service.rate(runtime, Asset.BTC)
     assert caught.value.status == 503 and caught.value.code == "rates_unavailable"
@@ -174,15 +180,27 @@ async def test_a_source_reporting_an_old_timestamp_is_dropped(
     assert ("coingecko", "BTC/USD") in stale and ("open_er_api", "USD/KES") in stale
 
 
-async def test_a_price_that_stops_moving_counts_as_stale(tune: Tune, rates_feed: RatesFeed) -> None:
-    runtime = tune(rates_cache_ttl_s=1, rates_frozen_after_s=1)
-    await rates_feed.drift()
-    await service.current(runtime)
-    await rates_feed.provider("kraken", mode="stale")
-    await asyncio.sleep(1.05)
-    await service.current(runtime)  # kraken's frozen value is seen for the first time
-    await asyncio.sleep(1.05)
-    snapshot = await service.current(runtime)
+async def test_a_price_that_stops_moving_counts_as_stale(
+    tune: Tune, rates_feed: RatesFeed, clock: SettableClock
+) -> None:
+    runtime = tune(rates_frozen_after_s=1)
+
+    async def refresh() -> service.Snapshot:
+        sources = service.providers(runtime.settings)
+        return await service.refresh(runtime.redis, runtime.http, runtime.settings, sources, clock)
+
+    await refresh()
+    await rates_feed.prices(BTC_USD="67010")
+    await rates_feed.provider("kraken", mode="stale")  # keeps answering this 67,010
+    clock.advance(1.05)
+    await refresh()  # kraken's frozen value is seen for the first time
+    # The market moves on and the live sources follow it; kraken does not.
+    clock.advance(0.9)
+    await rates_feed.prices(BTC_USD="67020")
+    assert "kraken" in (await refresh()).pairs["BTC/USD"].sources  # unchanged for 0.9 s
+    clock.advance(0.15)
+    await rates_feed.prices(BTC_USD="67030")
+    snapshot = await refresh()  # unchanged for 1.05 s
     assert "kraken" not in snapshot.pairs["BTC/USD"].sources
     assert len(snapshot.pairs["BTC/USD"].sources) == 3
     # A stablecoin may legitimately sit still: kraken's USDT still counts.

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from tronpy.keys import PrivateKey
 
+from backend.clock import SettableClock
 from backend.sandbox.tron import create_app
 from backend.sandbox.tron_chain import TronNode
 from backend.sandbox.tron_wire import TRANSFER_TOPIC, hidden, to_base58, to_hex, txid_of, word
@@ -214,13 +215,32 @@ async def test_the_gateway_can_be_down(api: httpx.AsyncClient) -> None:
     assert (await api.post("/wallet/getnowblock", json={})).status_code == 200
 
 
-async def test_the_dev_app_produces_blocks_by_itself() -> None:
-    served = Served(create_app(block_interval_s=0.05), lifespan="on")
+async def test_the_dev_app_produces_a_block_every_interval_by_itself() -> None:
+    clock = SettableClock()
+    served = Served(create_app(block_interval_s=3, clock=clock), lifespan="on")
     try:
-        await asyncio.sleep(0.4)
         async with httpx.AsyncClient(base_url=served.url) as client:
-            height = (await client.get("/_sim/state")).json()["height"]
-        assert height >= 2
+
+            async def height() -> int:
+                state: int = (await client.get("/_sim/state")).json()["height"]
+                return state
+
+            async def parked() -> None:  # the producer waits for its next block time
+                async with asyncio.timeout(10):
+                    while clock.sleepers == 0:  # noqa: ASYNC110 - another thread's loop
+                        await asyncio.sleep(0.01)
+
+            await parked()
+            start = await height()
+            clock.advance(2.9)
+            assert await height() == start  # not yet: nothing woke
+            for produced in (1, 2):
+                clock.advance(0.1 if produced == 1 else 3)
+                async with asyncio.timeout(10):
+                    while await height() < start + produced:
+                        pass
+                await parked()
+                assert await height() == start + produced  # one block per interval
     finally:
         served.stop()
 

@@ -37,7 +37,7 @@ PARAM = re.compile(r"{(\w+)(?::\w+)?}")
 ADMIN_ROUTES = [ep for ep in ENDPOINTS if ep.path.startswith("/v1/admin")]
 TENANT_ROUTES = [ep for ep in ENDPOINTS if is_tenant_owned(ep.access)]
 NEVER_PUBLIC = ("/v1/me", "/v1/admin", "/v1/api-keys")
-# The merchant API surface (DESIGN.md §9): whatever lives here is a merchant's own data.
+# The merchant API (docs/architecture.md#api-surface): whatever lives here is a merchant's.
 MERCHANT_PATHS = ("/v1/invoices", "/v1/settlements", "/v1/webhook-endpoints", "/v1/api-keys",
                   "/v1/merchant")  # fmt: skip
 

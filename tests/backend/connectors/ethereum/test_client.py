@@ -23,7 +23,7 @@ from backend.sandbox.anvil import Anvil, free_port
 from backend.sandbox.ethereum import FIXTURE, send_ether, send_test_usdt
 from backend.settings import Settings
 from contract.money import Asset, Money, Network
-from tests.chains.anvil import Payer
+from tests.chains.anvil import Payer, mined
 
 OUTSIDER = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"  # anvil dev account 1: not ours
 
@@ -162,8 +162,8 @@ async def test_a_signed_usdt_transfer_from_our_address_is_mined(
     assert txid == signed.txid
     assert await ethereum.broadcast(signed.raw) == txid  # a retried job sends it again
 
-    receipt = await ethereum.receipt(txid)
-    assert receipt is not None and receipt.succeeded  # status 1, no return value needed
+    receipt = await mined(ethereum, txid)
+    assert receipt.succeeded  # status 1, no return value needed
     assert receipt.fee() <= params.max_cost()
     assert await ethereum.balance(source.address, Asset.USDT) == Money.of("29.999999", Asset.USDT)
     assert await ethereum.balance(OUTSIDER, Asset.USDT) == outsider_before + amount
@@ -184,8 +184,8 @@ async def test_an_ether_transfer_from_our_address_is_mined(
         signed = await signer.sign_ether_transfer(
             session, settings, source, to=OUTSIDER, amount=amount, params=params
         )
-    receipt = await ethereum.receipt(await ethereum.broadcast(signed.raw))
-    assert receipt is not None and receipt.succeeded
+    receipt = await mined(ethereum, await ethereum.broadcast(signed.raw))
+    assert receipt.succeeded
     assert await ethereum.balance(source.address, Asset.ETH) == (
         Money.of("1.75", Asset.ETH) - receipt.fee()
     )
@@ -213,8 +213,8 @@ async def test_a_reverting_transfer_is_refused_or_fails_by_its_receipt(
         signed = await signer.sign_erc20_transfer(
             session, settings, source, token=usdt, to=OUTSIDER, amount=amount, params=forced
         )
-    receipt = await ethereum.receipt(await ethereum.broadcast(signed.raw))
-    assert receipt is not None and not receipt.succeeded
+    receipt = await mined(ethereum, await ethereum.broadcast(signed.raw))
+    assert not receipt.succeeded
     assert await ethereum.scan(receipt.block.height, receipt.block.height, {OUTSIDER}) == []
 
 

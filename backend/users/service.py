@@ -10,13 +10,14 @@ import base64
 import contextlib
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import service as audit
 from backend.auth import ratelimit, verification
 from backend.auth.errors import AlreadyVerified, EmailTaken
+from backend.auth.models import AuthSession
 from backend.db import utcnow
 from backend.errors import Conflict, InvalidRequest, NotFound
 from backend.runtime import Runtime
@@ -185,13 +186,20 @@ async def set_kyc_tier(
 async def set_disabled(
     session: AsyncSession, admin_id: str, user_id: str, reason: str | None, ip: str
 ) -> User:
-    """Disable (reason given) or re-enable (None) an account; disabling takes effect at once
-    because every request re-checks the account."""
+    """Disable (reason given) or re-enable (None) an account. Disabling takes effect at once
+    (every request re-checks the account) and ends every session, so tokens issued before
+    it stay dead after the account is enabled again."""
     if user_id == admin_id:
         raise Conflict("Admins cannot disable their own account.")
     user = await get(session, user_id, for_update=True)
     user.disabled_at = utcnow() if reason else None
     user.disabled_reason = reason
+    if reason:
+        await session.execute(
+            update(AuthSession)
+            .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=user.disabled_at, revoked_reason="account_disabled")
+        )
     await audit.record(
         session,
         "admin.user_disabled" if reason else "admin.user_enabled",

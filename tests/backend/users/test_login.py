@@ -118,16 +118,26 @@ async def test_disabled_account_cannot_sign_in_and_is_signed_out_at_once(
     assert disabled.status_code == 200, disabled.text
     assert disabled.json()["disabled"] is True
     me = await api.get("/v1/me", headers=customer.headers)
-    assert me.status_code == 403 and me.json()["error"]["code"] == "account_disabled"
+    assert me.status_code == 401 and me.json()["error"]["code"] == "invalid_token"
     login = await api.post("/v1/auth/login", json={"email": customer.email, "password": PASSWORD})
-    assert login.status_code == 403
+    assert login.status_code == 403 and login.json()["error"]["code"] == "account_disabled"
     enabled = await api.post(
         f"/v1/admin/users/{customer.user_id}/enable",
         json={"note": "cleared after review"},
         headers=admin.headers,
     )
     assert enabled.status_code == 200 and enabled.json()["disabled"] is False
-    assert (await api.get("/v1/me", headers=customer.headers)).status_code == 200
+    # Disabling ended every session: neither token issued before it works again.
+    old_access = await api.get("/v1/me", headers=customer.headers)
+    assert old_access.status_code == 401
+    assert old_access.json()["error"]["code"] == "invalid_token"
+    old_refresh = await api.post(
+        "/v1/auth/refresh", json={"refresh_token": customer.refresh_token}
+    )
+    assert old_refresh.status_code == 401
+    assert old_refresh.json()["error"]["code"] == "invalid_refresh_token"
+    fresh = await api.post("/v1/auth/login", json={"email": customer.email, "password": PASSWORD})
+    assert fresh.status_code == 200
     actions = [a for a, _ in await _actions(runtime)]
     assert "admin.user_disabled" in actions and "admin.user_enabled" in actions
 

@@ -73,14 +73,15 @@ class Settings(BaseSettings):
     # Rate limits in the `limits` notation ("N/minute", "N/15minutes"); "" switches one off.
     rate_limit_login_ip: str = "20/minute"
     rate_limit_login_account: str = "10/15minutes"
-    rate_limit_otp: str = "5/5minutes"
+    rate_limit_otp: str = "5/5minutes"  # 2FA codes checked, per account
+    rate_limit_code_check: str = "5/5minutes"  # email/phone codes checked, per account
     rate_limit_code_send: str = "3/10minutes"
     rate_limit_register_ip: str = "10/hour"
     rate_limit_api: str = "600/minute"
 
     @field_validator(
         "rate_limit_login_ip", "rate_limit_login_account", "rate_limit_otp",
-        "rate_limit_code_send", "rate_limit_register_ip", "rate_limit_api",
+        "rate_limit_code_check", "rate_limit_code_send", "rate_limit_register_ip", "rate_limit_api",
     )  # fmt: skip
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:

@@ -33,6 +33,11 @@ class OtpInvalid(NotAuthenticated):
     message = "That code is not right or has expired."
 
 
+class OtpReused(OtpInvalid):
+    code = "otp_reused"
+    message = "That code was just used. Wait for the next code in your app."
+
+
 class InvalidRefreshToken(NotAuthenticated):
     code = "invalid_refresh_token"
     message = "The refresh token is invalid, expired or already used; sign in again."
@@ -71,6 +76,11 @@ class CodeInvalid(InvalidRequest):
 
     code = "code_invalid"
     message = "That code is not right or has expired."
+
+
+class CodeReused(CodeInvalid):
+    code = "code_reused"
+    message = "That code was just used. Wait for the next code in your app."
 
 
 class PasswordIncorrect(InvalidRequest):

@@ -19,10 +19,12 @@ from backend.auth import ratelimit, tokens, twofactor
 from backend.auth.errors import (
     AccountDisabled,
     CodeInvalid,
+    CodeReused,
     InvalidCredentials,
     InvalidRefreshToken,
     OtpInvalid,
     OtpRequired,
+    OtpReused,
     SessionNotFound,
 )
 from backend.auth.models import AuthSession, RefreshToken
@@ -100,6 +102,9 @@ async def login(
             raise OtpRequired(param="otp")
         try:
             await twofactor.check(session, runtime, user, data.otp, ip)
+        except CodeReused as exc:
+            # The right code, already spent: the owner, who need only wait; not a failure.
+            raise OtpReused(param="otp") from exc
         except CodeInvalid as exc:
             await limiter.hit(settings.rate_limit_login_account, "login-account", data.email)
             await audit.record_now(

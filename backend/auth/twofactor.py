@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import service as audit
 from backend.auth import ratelimit, sealing
-from backend.auth.errors import CodeInvalid, PasswordIncorrect, TwoFactorState
+from backend.auth.errors import CodeInvalid, CodeReused, PasswordIncorrect, TwoFactorState
 from backend.auth.models import RecoveryCode
 from backend.db import utcnow
 from backend.runtime import Runtime
@@ -38,13 +38,19 @@ def _totp(runtime: Runtime, user: User) -> pyotp.TOTP:
 
 
 def _matching_step(totp: pyotp.TOTP, code: str, after: int | None) -> int | None:
-    """The time step (now ±1) whose code is `code` and which was not used before."""
+    """The time step (now ±1) whose code is `code` and which was not used before; a code
+    of a step already used is CodeReused, so the person is told to wait, not to retype."""
     now_step = int(time.time()) // totp.interval
-    for step in (now_step - 1, now_step, now_step + 1):
-        if after is not None and step <= after:
-            continue
-        if sealing.same(totp.at(step * totp.interval), code):
-            return step
+    matching = [
+        step
+        for step in (now_step - 1, now_step, now_step + 1)
+        if sealing.same(totp.at(step * totp.interval), code)
+    ]
+    fresh = [step for step in matching if after is None or step > after]
+    if fresh:
+        return fresh[0]
+    if matching:
+        raise CodeReused(param="code")
     return None
 
 
@@ -107,7 +113,7 @@ async def confirm(
 ) -> list[str]:
     if user.two_factor_enabled or user.totp_secret_sealed is None:
         raise TwoFactorState("Start enrolment first.")
-    await ratelimit.limiter(runtime).hit(runtime.settings.rate_limit_otp, "otp", user.id)
+    await ratelimit.limiter(runtime).hit(runtime.settings.rate_limit_otp, "totp", user.id)
     step = _matching_step(_totp(runtime, user), code.strip(), None)
     if step is None:
         raise CodeInvalid(param="code")
@@ -121,8 +127,9 @@ async def confirm(
 
 
 async def check(session: AsyncSession, runtime: Runtime, user: User, code: str, ip: str) -> None:
-    """Accept a current TOTP code or an unused recovery code; anything else is CodeInvalid."""
-    await ratelimit.limiter(runtime).hit(runtime.settings.rate_limit_otp, "otp", user.id)
+    """Accept a current TOTP code or an unused recovery code; a code already used is
+    CodeReused, anything else CodeInvalid."""
+    await ratelimit.limiter(runtime).hit(runtime.settings.rate_limit_otp, "totp", user.id)
     code = code.strip()
     if code.isdigit() and len(code) == 6:
         step = _matching_step(_totp(runtime, user), code, user.totp_last_step)
@@ -138,8 +145,8 @@ async def check(session: AsyncSession, runtime: Runtime, user: User, code: str, 
             .values(totp_last_step=step)
             .returning(User.id)
         )
-        if moved is None:
-            raise CodeInvalid(param="code")
+        if moved is None:  # a request racing with the same code got there first
+            raise CodeReused(param="code")
         return
     digest = sealing.keyed_digest(
         runtime.settings, _RECOVERY, f"{user.id}:{_normalise_recovery(code)}"

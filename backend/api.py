@@ -61,7 +61,14 @@ class Call:
 
     @property
     def client_ip(self) -> str:
+        """The caller's address as backend.middleware.ClientAddress decided it."""
         return self.request.client.host if self.request.client else "unknown"
+
+    @property
+    def device_id(self) -> str | None:
+        """The browser the web app vouched for (its device cookie), when it did."""
+        device = self.request.scope.get("qpeapay.device")
+        return device if isinstance(device, str) else None
 
     def user(self) -> Principal:
         from backend.errors import NotAuthenticated

@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
-from typing import Self
+from typing import Annotated, Self
 
 import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from backend.fees.config import (
     DEFAULT_B2C_TARIFF,
@@ -26,6 +26,7 @@ from backend.fees.config import (
 )
 from backend.limits.config import DEFAULT_LIMITS, LimitSet, check_limits
 from backend.rates.providers import RATE_PROVIDERS
+from contract.forwarding import parse_networks
 from contract.kyc import KycTier
 from contract.limits import LimitAction
 from contract.money import Asset, Network
@@ -62,6 +63,19 @@ class Settings(BaseSettings):
     public_web_url: str = "http://127.0.0.1:8001"
 
     secret_key: SecretStr = SecretStr(DEV_SECRET)
+    # Proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client; anyone else's
+    # is ignored. Empty: no proxy is believed. The web app vouches for browsers with a
+    # header signed with a key derived from SECRET_KEY, so it needs no entry here.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_are_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            parse_networks(str(part) for part in value)  # a typo stops the process at start
+        return value
 
     # Identity. Access tokens are HS256 JWTs signed with jwt_keys[jwt_active_kid]; every key
     # in jwt_keys verifies, so a new key is added first and made active later (rotation).

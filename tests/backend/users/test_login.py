@@ -131,9 +131,7 @@ async def test_disabled_account_cannot_sign_in_and_is_signed_out_at_once(
     old_access = await api.get("/v1/me", headers=customer.headers)
     assert old_access.status_code == 401
     assert old_access.json()["error"]["code"] == "invalid_token"
-    old_refresh = await api.post(
-        "/v1/auth/refresh", json={"refresh_token": customer.refresh_token}
-    )
+    old_refresh = await api.post("/v1/auth/refresh", json={"refresh_token": customer.refresh_token})
     assert old_refresh.status_code == 401
     assert old_refresh.json()["error"]["code"] == "invalid_refresh_token"
     fresh = await api.post("/v1/auth/login", json={"email": customer.email, "password": PASSWORD})

@@ -85,17 +85,28 @@ class Settings(BaseSettings):
     refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=3600)
     session_max_age_s: int = Field(default=30 * 24 * 3600, ge=3600)
     # Rate limits in the `limits` notation ("N/minute", "N/15minutes"); "" switches one off.
-    rate_limit_login_ip: str = "20/minute"
-    rate_limit_login_account: str = "10/15minutes"
+    # Kenyan mobile carriers put many customers behind one address (carrier NAT), so limits
+    # per address are ceilings a busy carrier address stays under, and the tight limits are
+    # per device (the web app's device cookie; a direct caller's device is its address) and
+    # per account. README "Rate limits" explains the numbers.
+    rate_limit_login_ip: str = "300/minute"  # sign-in attempts per address
+    rate_limit_login_device: str = "20/minute"  # sign-in attempts per device
+    rate_limit_login_account_ip: str = "10/15minutes"  # wrong passwords per account+address
+    # Wrong passwords per account from anywhere; past it only password + 2FA code sign in.
+    rate_limit_login_account: str = "50/hour"
     rate_limit_otp: str = "5/5minutes"  # 2FA codes checked, per account
     rate_limit_code_check: str = "5/5minutes"  # email/phone codes checked, per account
     rate_limit_code_send: str = "3/10minutes"
-    rate_limit_register_ip: str = "10/hour"
+    rate_limit_register_ip: str = "100/hour"  # registrations per address
+    rate_limit_register_device: str = "5/hour"  # registrations per device
+    rate_limit_register_account: str = "3/hour"  # registrations naming one email or phone
     rate_limit_api: str = "600/minute"
 
     @field_validator(
-        "rate_limit_login_ip", "rate_limit_login_account", "rate_limit_otp",
-        "rate_limit_code_check", "rate_limit_code_send", "rate_limit_register_ip", "rate_limit_api",
+        "rate_limit_login_ip", "rate_limit_login_device", "rate_limit_login_account_ip",
+        "rate_limit_login_account", "rate_limit_otp", "rate_limit_code_check",
+        "rate_limit_code_send", "rate_limit_register_ip", "rate_limit_register_device",
+        "rate_limit_register_account", "rate_limit_api",
     )  # fmt: skip
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:

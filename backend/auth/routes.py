@@ -36,7 +36,9 @@ async def register(call: Call, body: RegisterRequest) -> UserEnvelope:
 
 
 async def login(call: Call, body: LoginRequest) -> TokenPair:
-    return await service.login(call.session, call.runtime, body, call.client_ip, _agent(call))
+    return await service.login(
+        call.session, call.runtime, body, call.client_ip, _agent(call), device=call.device_id
+    )
 
 
 async def refresh(call: Call, body: RefreshRequest) -> TokenPair:

@@ -104,7 +104,9 @@ async def login(
     # A device the web app vouched for, else the address (a direct caller has no other).
     await limiter.hit(settings.rate_limit_login_device, "login-device", device or f"ip:{ip}")
     await limiter.check(settings.rate_limit_login_account_ip, "login-pair", data.email, ip)
-    ceiling = not await limiter.has_room(settings.rate_limit_login_account, "login-account", data.email)
+    ceiling = not await limiter.has_room(
+        settings.rate_limit_login_account, "login-account", data.email
+    )
     user = await session.scalar(select(User).where(User.email == data.email))
     if ceiling:
         if user is None or not user.two_factor_enabled:

@@ -115,6 +115,13 @@ class Settings(BaseSettings):
             limits.parse(value)
         return value
 
+    # /metrics: with METRICS_TOKEN set, scrapers send `Authorization: Bearer <token>`; unset,
+    # it is open in dev and test and absent (404) in production.
+    metrics_token: SecretStr | None = None
+    # /v1/dev/outbox (the messages "sent" to you, codes included) answers only when this is
+    # on AND ENVIRONMENT is dev or test; `make run` turns it on, production refuses it.
+    dev_outbox_enabled: bool = False
+
     max_body_bytes: int = 1_000_000
     worker_heartbeat_max_age_s: int = 30
     log_level: str = "INFO"
@@ -278,6 +285,10 @@ class Settings(BaseSettings):
             for key in self.jwt_keys.values()
         ):
             problems.append("JWT_KEYS (each at least 32 random characters)")
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 32:
+            problems.append("METRICS_TOKEN (at least 32 random characters, or unset)")
+        if self.dev_outbox_enabled:
+            problems.append("DEV_OUTBOX_ENABLED (off: it shows one-time codes)")
         if problems:
             raise ValueError("production needs real values for: " + ", ".join(problems))
         return self
@@ -285,6 +296,11 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.environment is not Environment.production
+
+    @property
+    def dev_outbox(self) -> bool:
+        """Whether /v1/dev/outbox answers: explicitly on, and never outside dev and test."""
+        return self.dev_outbox_enabled and self.environment in (Environment.dev, Environment.test)
 
 
 @lru_cache(maxsize=1)

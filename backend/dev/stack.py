@@ -264,6 +264,8 @@ class Stack:
             **self.env,
             "ENVIRONMENT": self.env.get("ENVIRONMENT", "dev"),
             "LOG_JSON": self.env.get("LOG_JSON", "false"),
+            # The dev outbox page shows the codes we "sent"; only ever on in dev and test.
+            "DEV_OUTBOX_ENABLED": self.env.get("DEV_OUTBOX_ENABLED", "true"),
             **extra,
             "DATABASE_URL": database,
             "REDIS_URL": redis_url,

@@ -45,6 +45,8 @@ class Principal:
     scopes: frozenset[str] | None = None
     session_id: str | None = None
     api_key_id: str | None = None
+    # Whether the signed-in user has TOTP on (admin tools need it); never for API keys.
+    two_factor: bool = False
 
 
 @dataclass

@@ -133,4 +133,7 @@ async def other_merchant(api: httpx.AsyncClient, runtime: Runtime) -> Account:
 
 @pytest.fixture
 async def admin(api: httpx.AsyncClient, runtime: Runtime) -> Account:
-    return await make_account(api, runtime, Role.admin)
+    """An admin with two-factor sign-in on, as every admin tool requires."""
+    account = await make_account(api, runtime, Role.admin)
+    await enable_two_factor(api, account)
+    return account

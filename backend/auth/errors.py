@@ -57,6 +57,11 @@ class RoleNotAllowed(Forbidden):
     message = "Your account type may not do this."
 
 
+class TwoFactorRequired(Forbidden):
+    code = "two_factor_required"
+    message = "Turn on two-factor authentication (Account, Security) before using admin tools."
+
+
 class ApiKeyNotAccepted(Forbidden):
     code = "api_key_not_accepted"
     message = "This endpoint needs a signed-in user; API keys cannot call it."

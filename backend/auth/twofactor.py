@@ -21,6 +21,7 @@ from backend.auth.errors import CodeInvalid, CodeReused, PasswordIncorrect, TwoF
 from backend.auth.models import RecoveryCode
 from backend.db import utcnow
 from backend.runtime import Runtime
+from backend.settings import Settings
 from backend.users import passwords
 from backend.users.models import User
 from contract.auth import TwoFactorEnrollment, TwoFactorStatus
@@ -87,6 +88,14 @@ async def enroll(runtime: Runtime, user: User) -> TwoFactorEnrollment:
     user.totp_secret_sealed = sealing.seal(runtime.settings, _SEALING_PURPOSE, secret)
     user.totp_last_step = None
     return _enrollment(user, secret)
+
+
+def turn_on_with_secret(settings: Settings, user: User, secret: str) -> None:
+    """Turn TOTP on with a secret known in advance: the demo admin's, which `make run`
+    prints beside its password. Real people enrol with `enroll` and `confirm`."""
+    user.totp_secret_sealed = sealing.seal(settings, _SEALING_PURPOSE, secret)
+    user.totp_enabled_at = utcnow()
+    user.totp_last_step = None
 
 
 def pending_enrollment(runtime: Runtime, user: User) -> TwoFactorEnrollment:

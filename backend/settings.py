@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     # on AND ENVIRONMENT is dev or test; `make run` turns it on, production refuses it.
     dev_outbox_enabled: bool = False
 
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     max_body_bytes: int = 1_000_000
     worker_heartbeat_max_age_s: int = 30
     log_level: str = "INFO"

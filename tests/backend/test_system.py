@@ -83,5 +83,6 @@ async def test_the_dev_outbox_needs_the_flag_and_a_dev_environment(
         runtime.settings.dev_outbox_enabled = True
     with pytest.raises(ValueError, match="DEV_OUTBOX_ENABLED"):
         Settings(environment=Environment.production, dev_outbox_enabled=True)
+    assert Settings(metrics_token="").metrics_token is None  # an empty line in .env
     with pytest.raises(ValueError, match="METRICS_TOKEN"):
         Settings(environment=Environment.production, metrics_token=SecretStr("short"))

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -23,7 +23,7 @@ from contract.system import Health
 from tests.conftest import WithState
 from tests.identity import PASSWORD, make_account
 from web.app import create_app
-from web.client import ApiClient, ApiError, api, client_key
+from web.client import ApiClient, ApiError, api, browser, client_key
 from web.errors import MESSAGES, message_for
 from web.session import ACCESS_TOKEN, REFRESH_TOKEN, Session, SessionCodec
 from web.settings import WebSettings
@@ -275,3 +275,16 @@ async def test_the_api_hears_the_browsers_real_address_never_one_it_wrote(
         assert signed_in.status_code == 303, signed_in.text
     sessions = (await api.get("/v1/me/sessions", headers=account.headers)).json()["data"]
     assert sorted(s["ip"] for s in sessions) == ["127.0.0.1", "41.90.1.7"]
+
+
+def test_the_web_app_reads_forwarded_for_only_from_its_own_proxies() -> None:
+    def arriving(peer: str, forwarded: str) -> HTTPConnection:
+        headers = [(b"x-forwarded-for", forwarded.encode())]
+        return HTTPConnection({"type": "http", "client": (peer, 1), "headers": headers})
+
+    proxies = ["10.0.0.0/8"]
+    # Through our proxy: the hop it saw, not what the browser wrote before it.
+    assert browser(arriving("10.0.0.5", "6.6.6.6, 197.248.1.9"), proxies).ip == "197.248.1.9"
+    # Straight from the internet, or with no proxy configured: the peer, whatever it says.
+    assert browser(arriving("41.90.1.7", "197.248.1.9"), proxies).ip == "41.90.1.7"
+    assert browser(arriving("10.0.0.5", "197.248.1.9"), []).ip == "10.0.0.5"

@@ -30,6 +30,7 @@ from backend.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from backend.middleware import DEVICE_SCOPE_KEY
 from backend.runtime import Runtime
 
 M = TypeVar("M", bound=BaseModel)
@@ -69,7 +70,7 @@ class Call:
     @property
     def device_id(self) -> str | None:
         """The browser the web app vouched for (its device cookie), when it did."""
-        device = self.request.scope.get("qpeapay.device")
+        device = self.request.scope.get(DEVICE_SCOPE_KEY)
         return device if isinstance(device, str) else None
 
     def user(self) -> Principal:

@@ -1,7 +1,8 @@
 """Accounts: registration, the user as the API shows it, and what admins do to accounts.
 
 Invariants: an email belongs to one account (checked, and enforced by a unique index for
-races); admin changes are audited in the same transaction as the change.
+races); registering answers alike whether or not the email has an account; admin changes
+are audited in the same transaction as the change; disabling ends every session.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from backend.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from backend.middleware import DEVICE_SCOPE_KEY
 from backend.runtime import Runtime
 
 M = TypeVar("M", bound=BaseModel)
@@ -45,6 +46,8 @@ class Principal:
     scopes: frozenset[str] | None = None
     session_id: str | None = None
     api_key_id: str | None = None
+    # Whether the signed-in user has TOTP on (admin tools need it); never for API keys.
+    two_factor: bool = False
 
 
 @dataclass
@@ -61,7 +64,14 @@ class Call:
 
     @property
     def client_ip(self) -> str:
+        """The caller's address as backend.middleware.ClientAddress decided it."""
         return self.request.client.host if self.request.client else "unknown"
+
+    @property
+    def device_id(self) -> str | None:
+        """The browser the web app vouched for (its device cookie), when it did."""
+        device = self.request.scope.get(DEVICE_SCOPE_KEY)
+        return device if isinstance(device, str) else None
 
     def user(self) -> Principal:
         from backend.errors import NotAuthenticated

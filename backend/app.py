@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from backend import logs
 from backend.api import Endpoint, routes
 from backend.errors import Busy, MethodNotAllowed, NotFound, QpeapayError
-from backend.middleware import RequestContext
+from backend.middleware import ClientAddress, RequestContext
 from backend.openapi import build
 from backend.routes import ENDPOINTS, LIFESPAN_HOOKS
 from backend.runtime import open_runtime
@@ -68,7 +68,7 @@ def create_app(
     logs.configure(settings.log_level, settings.log_json)
     app = Starlette(
         routes=routes(endpoints),
-        middleware=[Middleware(RequestContext)],
+        middleware=[Middleware(RequestContext), Middleware(ClientAddress, settings=settings)],
         exception_handlers={
             QpeapayError: _render_error,
             HTTPException: _render_http,

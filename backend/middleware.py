@@ -1,17 +1,27 @@
-"""Outermost ASGI middleware: request id, structured access log, metrics, and the last
-line of defence that turns an unhandled exception into a 500 with a reference id."""
+"""Outermost ASGI middleware: request id, structured access log, metrics, the last line of
+defence that turns an unhandled exception into a 500 with a reference id, and who the
+client is.
+
+Invariant: `scope["client"]` holds the address we count a request against: the web app's
+signed client header when valid, else the rightmost untrusted `X-Forwarded-For` hop when
+the peer is one of TRUSTED_PROXIES, else the peer. A caller never chooses its own address.
+"""
 
 from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import structlog
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.auth import sealing
 from backend.errors import QpeapayError
 from backend.logs import get_logger
+from backend.settings import Settings
+from contract import forwarding
 from contract.ids import new_id
 
 log = get_logger("http")
@@ -81,3 +91,39 @@ class RequestContext:
                 ms=round(elapsed * 1000, 1),
             )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+# Where ClientAddress leaves the device the web app vouched for (None when unknown).
+DEVICE_SCOPE_KEY = "qpeapay.device"
+
+
+class ClientAddress:
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.proxies = forwarding.parse_networks(settings.trusted_proxies)
+        self.key = sealing.derive_key(settings, forwarding.PURPOSE)
+
+    def resolve(self, scope: Scope) -> forwarding.Client:
+        peer: Any = scope.get("client")
+        peer_ip = peer[0] if peer else "unknown"
+        signed: list[str] = []
+        forwarded: list[str] = []
+        for name, value in scope["headers"]:
+            if name == forwarding.CLIENT_HEADER.encode():
+                signed.append(value.decode("latin-1"))
+            elif name == b"x-forwarded-for":
+                forwarded.append(value.decode("latin-1"))
+        if len(signed) == 1:
+            vouched = forwarding.read_client_header(self.key, signed[0], int(time.time()))
+            if vouched is not None:
+                return vouched
+            log.info("client_header.refused", peer=peer_ip)
+        return forwarding.Client(forwarding.forwarded_client(peer_ip, forwarded, self.proxies))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            client = self.resolve(scope)
+            peer = scope.get("client")
+            scope["client"] = (client.ip, peer[1] if peer else 0)
+            scope[DEVICE_SCOPE_KEY] = client.device
+        await self.app(scope, receive, send)

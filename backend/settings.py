@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
-from typing import Self
+from typing import Annotated, Self
 
 import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from backend.fees.config import (
     DEFAULT_B2C_TARIFF,
@@ -26,6 +26,7 @@ from backend.fees.config import (
 )
 from backend.limits.config import DEFAULT_LIMITS, LimitSet, check_limits
 from backend.rates.providers import RATE_PROVIDERS
+from contract.forwarding import parse_networks
 from contract.kyc import KycTier
 from contract.limits import LimitAction
 from contract.money import Asset, Money, Network, Rounding
@@ -73,6 +74,19 @@ class Settings(BaseSettings):
     public_web_url: str = "http://127.0.0.1:8001"
 
     secret_key: SecretStr = SecretStr(DEV_SECRET)
+    # Proxies (CIDRs, comma-separated) whose X-Forwarded-For names the client; anyone else's
+    # is ignored. Empty: no proxy is believed. The web app vouches for browsers with a
+    # header signed with a key derived from SECRET_KEY, so it needs no entry here.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_are_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            parse_networks(str(part) for part in value)  # a typo stops the process at start
+        return value
 
     # Identity. Access tokens are HS256 JWTs signed with jwt_keys[jwt_active_kid]; every key
     # in jwt_keys verifies, so a new key is added first and made active later (rotation).
@@ -82,11 +96,21 @@ class Settings(BaseSettings):
     refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=3600)
     session_max_age_s: int = Field(default=30 * 24 * 3600, ge=3600)
     # Rate limits in the `limits` notation ("N/minute", "N/15minutes"); "" switches one off.
-    rate_limit_login_ip: str = "20/minute"
-    rate_limit_login_account: str = "10/15minutes"
-    rate_limit_otp: str = "5/5minutes"
+    # Kenyan mobile carriers put many customers behind one address (carrier NAT), so limits
+    # per address are ceilings a busy carrier address stays under, and the tight limits are
+    # per device (the web app's device cookie; a direct caller's device is its address) and
+    # per account. README "Rate limits" explains the numbers.
+    rate_limit_login_ip: str = "300/minute"  # sign-in attempts per address
+    rate_limit_login_device: str = "20/minute"  # sign-in attempts per device
+    rate_limit_login_account_ip: str = "10/15minutes"  # wrong passwords per account+address
+    # Wrong passwords per account from anywhere; past it only password + 2FA code sign in.
+    rate_limit_login_account: str = "50/hour"
+    rate_limit_otp: str = "5/5minutes"  # 2FA codes checked, per account
+    rate_limit_code_check: str = "5/5minutes"  # email/phone codes checked, per account
     rate_limit_code_send: str = "3/10minutes"
-    rate_limit_register_ip: str = "10/hour"
+    rate_limit_register_ip: str = "100/hour"  # registrations per address
+    rate_limit_register_device: str = "5/hour"  # registrations per device
+    rate_limit_register_account: str = "3/hour"  # registrations naming one email or phone
     rate_limit_api: str = "600/minute"
 
     # Password reset by emailed code: requests per email and per client IP, and code
@@ -96,8 +120,10 @@ class Settings(BaseSettings):
     rate_limit_reset_code_check: str = "10/hour"
 
     @field_validator(
-        "rate_limit_login_ip", "rate_limit_login_account", "rate_limit_otp",
-        "rate_limit_code_send", "rate_limit_register_ip", "rate_limit_api",
+        "rate_limit_login_ip", "rate_limit_login_device", "rate_limit_login_account_ip",
+        "rate_limit_login_account", "rate_limit_otp", "rate_limit_code_check",
+        "rate_limit_code_send", "rate_limit_register_ip", "rate_limit_register_device",
+        "rate_limit_register_account", "rate_limit_api",
         "rate_limit_reset_code_send", "rate_limit_reset_code_send_ip",
         "rate_limit_reset_code_check",
     )  # fmt: skip
@@ -107,6 +133,18 @@ class Settings(BaseSettings):
         if value:
             limits.parse(value)
         return value
+
+    # /metrics: with METRICS_TOKEN set, scrapers send `Authorization: Bearer <token>`; unset,
+    # it is open in dev and test and absent (404) in production.
+    metrics_token: SecretStr | None = None
+    # /v1/dev/outbox (the messages "sent" to you, codes included) answers only when this is
+    # on AND ENVIRONMENT is dev or test; `make run` turns it on, production refuses it.
+    dev_outbox_enabled: bool = False
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     max_body_bytes: int = 1_000_000
     worker_heartbeat_max_age_s: int = 30
@@ -292,6 +330,10 @@ class Settings(BaseSettings):
             for key in self.jwt_keys.values()
         ):
             problems.append("JWT_KEYS (each at least 32 random characters)")
+        if self.metrics_token is not None and len(self.metrics_token.get_secret_value()) < 32:
+            problems.append("METRICS_TOKEN (at least 32 random characters, or unset)")
+        if self.dev_outbox_enabled:
+            problems.append("DEV_OUTBOX_ENABLED (off: it shows one-time codes)")
         if problems:
             raise ValueError("production needs real values for: " + ", ".join(problems))
         return self
@@ -299,6 +341,11 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.environment is not Environment.production
+
+    @property
+    def dev_outbox(self) -> bool:
+        """Whether /v1/dev/outbox answers: explicitly on, and never outside dev and test."""
+        return self.dev_outbox_enabled and self.environment in (Environment.dev, Environment.test)
 
 
 @lru_cache(maxsize=1)

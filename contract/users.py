@@ -123,6 +123,15 @@ class UserEnvelope(ResponseModel):
     user: User
 
 
+class RegistrationAccepted(ResponseModel):
+    """The answer to every well-formed registration, whether or not the email already had
+    an account, so registering never tells a stranger who is a customer: the next step
+    (verification codes, or a notice to the existing owner) is in that inbox."""
+
+    email: str = Field(description="Where the next step was sent (normalised)")
+    message: str
+
+
 class AdminUserQuery(RequestModel):
     q: str | None = Field(default=None, max_length=254, description="Part of an email, or a phone")
     role: Role | None = None

@@ -86,6 +86,8 @@ def settings(service_urls: tuple[str, str], rates_feed_server: RatesFeedServer) 
         database_pool_size=5,
         # No chain watcher runs (or is probed by /readyz) unless a test starts one.
         chain_watchers=[],
+        # Tests read verification codes back from the dev outbox, as a developer does.
+        dev_outbox_enabled=True,
         **rates_feed_server.settings(),
     )
 

@@ -5,9 +5,11 @@ fixture, or call `make_account` / `make_api_key` for more."""
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 
 import httpx
+import pyotp
 import pytest
 
 from backend.db import unit_of_work, utcnow
@@ -29,6 +31,8 @@ class Account:
     access_token: str
     refresh_token: str
     session_id: str = field(default="")
+    # The authenticator app, once two-factor sign-in is on (see `enable_two_factor`).
+    totp: pyotp.TOTP | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -83,6 +87,24 @@ async def make_account(
                    tokens["refresh_token"], current)  # fmt: skip
 
 
+def next_code(totp: pyotp.TOTP) -> str:
+    """A code for the following time step: the current one may already be spent."""
+    return totp.at(time.time() + totp.interval)
+
+
+async def enable_two_factor(api: httpx.AsyncClient, account: Account) -> pyotp.TOTP:
+    """Turn TOTP sign-in on through the API, as a person with an authenticator app would."""
+    enrolment = await api.post("/v1/me/2fa/enroll", headers=account.headers)
+    assert enrolment.status_code == 200, enrolment.text
+    totp = pyotp.TOTP(enrolment.json()["secret"])
+    confirmed = await api.post(
+        "/v1/me/2fa/confirm", json={"code": totp.now()}, headers=account.headers
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    account.totp = totp
+    return totp
+
+
 async def make_api_key(api: httpx.AsyncClient, merchant: Account, *scopes: str) -> str:
     response = await api.post(
         "/v1/api-keys",
@@ -111,4 +133,7 @@ async def other_merchant(api: httpx.AsyncClient, runtime: Runtime) -> Account:
 
 @pytest.fixture
 async def admin(api: httpx.AsyncClient, runtime: Runtime) -> Account:
-    return await make_account(api, runtime, Role.admin)
+    """An admin with two-factor sign-in on, as every admin tool requires."""
+    account = await make_account(api, runtime, Role.admin)
+    await enable_two_factor(api, account)
+    return account

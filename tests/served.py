@@ -41,7 +41,12 @@ class Served:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port))
         config = uvicorn.Config(
-            self.app, log_level="warning", access_log=False, lifespan=self.lifespan, http=self.http
+            self.app,
+            log_level="warning",
+            access_log=False,
+            lifespan=self.lifespan,
+            http=self.http,
+            proxy_headers=False,  # as the Procfile: the apps decide who the client is
         )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

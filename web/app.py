@@ -16,6 +16,7 @@ from starlette.templating import Jinja2Templates
 from web import errors
 from web.auth import refresh_tokens
 from web.client import ApiError
+from web.device import DeviceCookie
 from web.headers import SecurityHeaders
 from web.routes import ROUTES
 from web.runtime import State, WebRuntime
@@ -63,6 +64,7 @@ def create_app(
                 secure=settings.secure_cookies,
             ),
             Middleware(CsrfMiddleware, reject=errors.csrf_rejected),
+            Middleware(DeviceCookie, secure=settings.secure_cookies),
         ],
         exception_handlers={
             HTTPException: errors.http_error,

@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from contract.auth import LoginRequest, RefreshRequest, TokenPair
-from contract.users import RegisterRequest, Role, User, UserEnvelope
+from contract.users import RegisterRequest, RegistrationAccepted, Role, User
 from web.client import ApiClient, ApiError, api
 from web.errors import message_for
 from web.session import ACCESS_TOKEN, REFRESH_TOKEN, Session, SessionKey, get_session
@@ -201,7 +201,15 @@ async def register(request: Request) -> Response:
             status_code=422,
         )
     try:
-        await client.post("/v1/auth/register", UserEnvelope, body, auth=False)
+        accepted = await client.post("/v1/auth/register", RegistrationAccepted, body, auth=False)
+    except ApiError as error:
+        return render(
+            request,
+            "auth/register.html",
+            {"values": values, "errors": field_errors(error)},
+            status_code=page_status(error),
+        )
+    try:
         pair = await client.post(
             "/v1/auth/login",
             TokenPair,
@@ -209,6 +217,12 @@ async def register(request: Request) -> Response:
             auth=False,
         )
     except ApiError as error:
+        if error.code in ("invalid_credentials", "otp_required"):
+            # The email already had an account (its owner was told by email): say only
+            # what the API said, so this page tells a stranger nothing more.
+            session = get_session(request)
+            session.flash(f"{accepted.message} We wrote to {accepted.email}.", "info")
+            return RedirectResponse("/login", status_code=303)
         status = page_status(error)
         return render(
             request,

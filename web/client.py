@@ -4,19 +4,27 @@ parsed into contract models, anything else raises ApiError carrying the contract
 Invariants: the bearer token comes only from the browser's session; every POST carries an
 Idempotency-Key (kept across the one retry after a token refresh, so a retried POST can
 never act twice); transport failures surface as ApiError too, so pages handle one type.
+The browser's address reaches the API only in a header signed with a key derived from
+SECRET_KEY, and is read from X-Forwarded-For only as far as this app's TRUSTED_PROXIES go.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from functools import lru_cache
 from typing import TYPE_CHECKING, TypeVar, overload
 
 import httpx
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import BaseModel, ValidationError
 from starlette.requests import HTTPConnection
 
+from contract import forwarding
 from contract.errors import ErrorBody, ErrorDetail
+from web.device import SCOPE_KEY as DEVICE_SCOPE_KEY
 from web.session import ACCESS_TOKEN, REFRESH_TOKEN, Session, get_session
 
 if TYPE_CHECKING:
@@ -59,14 +67,17 @@ class ApiClient:
         http: httpx.AsyncClient,
         session: Session | None = None,
         refresh: Refresh | None = None,
-        forwarded_for: str | None = None,
+        client: forwarding.Client | None = None,
+        client_key: bytes | None = None,
         user_agent: str | None = None,
     ) -> None:
         self.http = http
         self.session = session
         self.refresh = refresh
-        # The browser's address, so the API rate-limits people rather than this server.
-        self.forwarded_for = forwarded_for
+        # The browser's address and device, vouched for with `client_key`, so the API
+        # rate-limits people rather than this server.
+        self.client = client
+        self.client_key = client_key
         # The browser's User-Agent, so the API's session list names the person's device.
         self.user_agent = user_agent
 
@@ -131,8 +142,10 @@ class ApiClient:
         instead of acting twice; without one each call gets a fresh key.
         """
         headers: dict[str, str] = {"Accept": "application/json"}
-        if self.forwarded_for is not None:
-            headers["X-Forwarded-For"] = self.forwarded_for
+        if self.client is not None and self.client_key is not None:
+            headers[forwarding.CLIENT_HEADER] = forwarding.client_header(
+                self.client_key, self.client, int(time.time())
+            )
         if self.user_agent:
             headers["User-Agent"] = self.user_agent
         if method == "POST":
@@ -199,14 +212,38 @@ def _parse(answer: httpx.Response, response: type[M] | None) -> M | None:
     raise ApiError(answer.status_code, body)
 
 
+@lru_cache(maxsize=4)
+def client_key(secret: str) -> bytes:
+    """The key of the signed client header: HKDF-SHA256 of SECRET_KEY for its purpose, the
+    same derivation the API uses for every per-purpose key."""
+    info = f"qpeapay:{forwarding.PURPOSE}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret.encode())
+
+
+@lru_cache(maxsize=4)
+def _proxies(cidrs: tuple[str, ...]) -> list[forwarding.Network]:
+    return forwarding.parse_networks(cidrs)
+
+
+def browser(conn: HTTPConnection, trusted_proxies: list[str]) -> forwarding.Client:
+    """The browser behind this request: its address (through our own trusted proxies only,
+    never a header it wrote itself) and its device cookie."""
+    peer = conn.client.host if conn.client else "unknown"
+    ip = forwarding.forwarded_client(
+        peer, conn.headers.getlist("x-forwarded-for"), _proxies(tuple(trusted_proxies))
+    )
+    device = conn.scope.get(DEVICE_SCOPE_KEY)
+    return forwarding.Client(ip, device if isinstance(device, str) else None)
+
+
 def api(conn: HTTPConnection) -> ApiClient:
     """The API client for this request: the process's shared pool, this browser's session."""
     web: WebRuntime = conn.state.web
-    client = conn.client.host if conn.client else None
     return ApiClient(
         web.api,
         get_session(conn),
         web.refresh,
-        forwarded_for=client,
+        client=browser(conn, web.settings.trusted_proxies),
+        client_key=client_key(web.settings.secret_key.get_secret_value()),
         user_agent=conn.headers.get("user-agent"),
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
-from typing import Self
+from typing import Annotated, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from contract.forwarding import parse_networks
 
 DEV_SECRET = "dev-insecure-change-me"  # noqa: S105 - the value production refuses to run with
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -38,6 +40,18 @@ class WebSettings(BaseSettings):
         default=14 * 24 * 3600, ge=60, validation_alias="WEB_SESSION_MAX_AGE_S"
     )
     api_timeout_s: int = Field(default=10, ge=1)
+    # Proxies in front of this app (CIDRs, comma-separated) whose X-Forwarded-For names the
+    # browser; empty: the peer is the browser. The API hears the address in a signed header.
+    trusted_proxies: Annotated[list[str], NoDecode] = []
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies_are_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list):
+            parse_networks(str(part) for part in value)  # a typo stops the process at start
+        return value
 
     @model_validator(mode="after")
     def _production_is_configured(self) -> Self:

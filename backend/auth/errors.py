@@ -33,6 +33,11 @@ class OtpInvalid(NotAuthenticated):
     message = "That code is not right or has expired."
 
 
+class OtpReused(OtpInvalid):
+    code = "otp_reused"
+    message = "That code was just used. Wait for the next code in your app."
+
+
 class InvalidRefreshToken(NotAuthenticated):
     code = "invalid_refresh_token"
     message = "The refresh token is invalid, expired or already used; sign in again."
@@ -50,6 +55,11 @@ class InsufficientScope(Forbidden):
 class RoleNotAllowed(Forbidden):
     code = "role_not_allowed"
     message = "Your account type may not do this."
+
+
+class TwoFactorRequired(Forbidden):
+    code = "two_factor_required"
+    message = "Turn on two-factor authentication (Account, Security) before using admin tools."
 
 
 class ApiKeyNotAccepted(Forbidden):
@@ -71,6 +81,11 @@ class CodeInvalid(InvalidRequest):
 
     code = "code_invalid"
     message = "That code is not right or has expired."
+
+
+class CodeReused(CodeInvalid):
+    code = "code_reused"
+    message = "That code was just used. Wait for the next code in your app."
 
 
 class PasswordIncorrect(InvalidRequest):

@@ -177,6 +177,7 @@ async def reset(
     async def _forgive_failed_logins() -> None:
         # Whoever proved the email may sign in at once, even after locking themselves out.
         await limiter.clear(settings.rate_limit_login_account, "login-account", user.email)
+        await limiter.clear(settings.rate_limit_login_account_ip, "login-pair", user.email, ip)
 
     after_commit(session, _forgive_failed_logins)
     return ended
@@ -203,9 +204,11 @@ async def change(
     A wrong current password counts against the same per-account budget of failed
     passwords as sign-in, so a borrowed session cannot be used to guess it."""
     settings, limiter = runtime.settings, ratelimit.limiter(runtime)
+    await limiter.check(settings.rate_limit_login_account_ip, "login-pair", user.email, ip)
     await limiter.check(settings.rate_limit_login_account, "login-account", user.email)
     if not await verify(user.password_hash, data.current_password):
-        await limiter.hit(settings.rate_limit_login_account, "login-account", user.email)
+        await limiter.count(settings.rate_limit_login_account_ip, "login-pair", user.email, ip)
+        await limiter.count(settings.rate_limit_login_account, "login-account", user.email)
         await audit.record_now(
             runtime.sessionmaker, "auth.password_change_failed", outcome="failure",
             actor_user_id=user.id, subject_user_id=user.id, ip=ip, reason="password",

@@ -48,6 +48,16 @@ class Limiter:
         if rule and not await self._strategy.test(_rule(rule), *key):
             await self._refuse(_rule(rule), key)
 
+    async def count(self, rule: str, *key: str) -> None:
+        """Count one event (a wrong password) against `rule`, refusing nothing: the request
+        already has its answer, and a full window simply stays full."""
+        if rule:
+            await self._strategy.hit(_rule(rule), *key)
+
+    async def has_room(self, rule: str, *key: str) -> bool:
+        """Whether `key` could make one more request under `rule` (without counting one)."""
+        return not rule or await self._strategy.test(_rule(rule), *key)
+
     async def clear(self, rule: str, *key: str) -> None:
         if rule:
             await self._strategy.clear(_rule(rule), *key)

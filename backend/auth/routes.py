@@ -23,20 +23,23 @@ from contract.auth import (
     VerificationChannel,
     VerifyCode,
 )
-from contract.users import RegisterRequest, User, UserEnvelope
+from contract.users import RegisterRequest, RegistrationAccepted, User
 
 
 def _agent(call: Call) -> str:
     return call.request.headers.get("user-agent", "")
 
 
-async def register(call: Call, body: RegisterRequest) -> UserEnvelope:
-    user = await users.register(call.session, call.runtime, body, call.client_ip)
-    return UserEnvelope(user=users.to_wire(user))
+async def register(call: Call, body: RegisterRequest) -> RegistrationAccepted:
+    return await users.register(
+        call.session, call.runtime, body, call.client_ip, device=call.device_id
+    )
 
 
 async def login(call: Call, body: LoginRequest) -> TokenPair:
-    return await service.login(call.session, call.runtime, body, call.client_ip, _agent(call))
+    return await service.login(
+        call.session, call.runtime, body, call.client_ip, _agent(call), device=call.device_id
+    )
 
 
 async def refresh(call: Call, body: RefreshRequest) -> TokenPair:
@@ -152,8 +155,7 @@ ENDPOINTS = [
     # Sign-up and sign-in are public by nature: counted per IP like any public route, and
     # under their own tighter per-IP and per-account limits inside the services.
     Endpoint("POST", "/v1/auth/register", register, public_limited, "Create an account",
-             body=RegisterRequest, response=UserEnvelope, status=201, errors=(409,),
-             tags=("auth",)),
+             body=RegisterRequest, response=RegistrationAccepted, status=202, tags=("auth",)),
     Endpoint("POST", "/v1/auth/login", login, public_limited, "Sign in for tokens",
              body=LoginRequest, response=TokenPair, errors=(401, 403), tags=("auth",)),
     Endpoint("POST", "/v1/auth/refresh", refresh, public_limited, "Exchange a refresh token",

@@ -21,14 +21,17 @@ from backend.settings import Settings
 _VERSION = "v1"
 
 
-def _key(settings: Settings, purpose: str) -> bytes:
+def derive_key(settings: Settings, purpose: str) -> bytes:
+    """The 32-byte key for `purpose` (HKDF-SHA256 over SECRET_KEY, info `qpeapay:<purpose>`)."""
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"qpeapay:{purpose}".encode())
     return hkdf.derive(settings.secret_key.get_secret_value().encode())
 
 
 def seal(settings: Settings, purpose: str, plaintext: str) -> str:
     nonce = secrets.token_bytes(12)
-    sealed = AESGCM(_key(settings, purpose)).encrypt(nonce, plaintext.encode(), purpose.encode())
+    sealed = AESGCM(derive_key(settings, purpose)).encrypt(
+        nonce, plaintext.encode(), purpose.encode()
+    )
     return f"{_VERSION}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
 
@@ -37,12 +40,12 @@ def unseal(settings: Settings, purpose: str, sealed: str) -> str:
     if version != _VERSION:
         raise ValueError(f"unknown sealing version {version!r}")
     raw = base64.urlsafe_b64decode(payload)
-    plain = AESGCM(_key(settings, purpose)).decrypt(raw[:12], raw[12:], purpose.encode())
+    plain = AESGCM(derive_key(settings, purpose)).decrypt(raw[:12], raw[12:], purpose.encode())
     return plain.decode()
 
 
 def keyed_digest(settings: Settings, purpose: str, value: str) -> str:
-    return hmac.new(_key(settings, purpose), value.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(derive_key(settings, purpose), value.encode(), hashlib.sha256).hexdigest()
 
 
 def same(left: str, right: str) -> bool:

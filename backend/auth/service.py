@@ -19,10 +19,12 @@ from backend.auth import ratelimit, tokens, twofactor
 from backend.auth.errors import (
     AccountDisabled,
     CodeInvalid,
+    CodeReused,
     InvalidCredentials,
     InvalidRefreshToken,
     OtpInvalid,
     OtpRequired,
+    OtpReused,
     SessionNotFound,
 )
 from backend.auth.models import AuthSession, RefreshToken
@@ -69,24 +71,51 @@ async def _issue(
     )
 
 
+async def _refuse_password(
+    runtime: Runtime, user: User | None, email: str, ip: str, reason: str
+) -> None:
+    """Count a wrong password against the account-and-address pair and the account's
+    ceiling, and audit it (committed on its own: the request fails)."""
+    settings = runtime.settings
+    limiter = ratelimit.limiter(runtime)
+    await limiter.count(settings.rate_limit_login_account_ip, "login-pair", email, ip)
+    await limiter.count(settings.rate_limit_login_account, "login-account", email)
+    await audit.record_now(
+        runtime.sessionmaker, "auth.login_failed", outcome="failure",
+        subject_user_id=user.id if user else None, ip=ip, reason=reason,
+    )  # fmt: skip
+
+
 async def login(
-    session: AsyncSession, runtime: Runtime, data: LoginRequest, ip: str, user_agent: str
+    session: AsyncSession,
+    runtime: Runtime,
+    data: LoginRequest,
+    ip: str,
+    user_agent: str,
+    *,
+    device: str | None = None,
 ) -> TokenPair:
+    """Sign in. Wrong passwords are limited per account and address, so a guesser elsewhere
+    never locks the owner out; past the account's overall ceiling only the password
+    together with a valid 2FA code gets in."""
     settings = runtime.settings
     limiter = ratelimit.limiter(runtime)
     await limiter.hit(settings.rate_limit_login_ip, "login-ip", ip)
-    await limiter.check(settings.rate_limit_login_account, "login-account", data.email)
+    # A device the web app vouched for, else the address (a direct caller has no other).
+    await limiter.hit(settings.rate_limit_login_device, "login-device", device or f"ip:{ip}")
+    await limiter.check(settings.rate_limit_login_account_ip, "login-pair", data.email, ip)
+    ceiling = not await limiter.has_room(
+        settings.rate_limit_login_account, "login-account", data.email
+    )
     user = await session.scalar(select(User).where(User.email == data.email))
+    if ceiling:
+        if user is None or not user.two_factor_enabled:
+            await limiter.check(settings.rate_limit_login_account, "login-account", data.email)
+        if not data.otp:
+            # Asked before the password is checked, so this answer says nothing about it.
+            raise OtpRequired(param="otp")
     if not await passwords.verify(user.password_hash if user else None, data.password):
-        await limiter.hit(settings.rate_limit_login_account, "login-account", data.email)
-        await audit.record_now(
-            runtime.sessionmaker,
-            "auth.login_failed",
-            outcome="failure",
-            subject_user_id=user.id if user else None,
-            ip=ip,
-            reason="password",
-        )
+        await _refuse_password(runtime, user, data.email, ip, "password")
         raise InvalidCredentials()
     assert user is not None
     if user.disabled_at is not None:
@@ -100,12 +129,11 @@ async def login(
             raise OtpRequired(param="otp")
         try:
             await twofactor.check(session, runtime, user, data.otp, ip)
+        except CodeReused as exc:
+            # The right code, already spent: the owner, who need only wait; not a failure.
+            raise OtpReused(param="otp") from exc
         except CodeInvalid as exc:
-            await limiter.hit(settings.rate_limit_login_account, "login-account", data.email)
-            await audit.record_now(
-                runtime.sessionmaker, "auth.login_failed", outcome="failure",
-                subject_user_id=user.id, ip=ip, reason="otp",
-            )  # fmt: skip
+            await _refuse_password(runtime, user, data.email, ip, "otp")
             raise OtpInvalid(param="otp") from exc
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash_password(data.password)

@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import service as audit
 from backend.auth import ratelimit, sealing
-from backend.auth.errors import CodeInvalid, PasswordIncorrect, TwoFactorState
+from backend.auth.errors import CodeInvalid, CodeReused, PasswordIncorrect, TwoFactorState
 from backend.auth.models import RecoveryCode
 from backend.db import utcnow
 from backend.runtime import Runtime
+from backend.settings import Settings
 from backend.users import passwords
 from backend.users.models import User
 from contract.auth import TwoFactorEnrollment, TwoFactorStatus
@@ -38,13 +39,19 @@ def _totp(runtime: Runtime, user: User) -> pyotp.TOTP:
 
 
 def _matching_step(totp: pyotp.TOTP, code: str, after: int | None) -> int | None:
-    """The time step (now ±1) whose code is `code` and which was not used before."""
+    """The time step (now ±1) whose code is `code` and which was not used before; a code
+    of a step already used is CodeReused, so the person is told to wait, not to retype."""
     now_step = int(time.time()) // totp.interval
-    for step in (now_step - 1, now_step, now_step + 1):
-        if after is not None and step <= after:
-            continue
-        if sealing.same(totp.at(step * totp.interval), code):
-            return step
+    matching = [
+        step
+        for step in (now_step - 1, now_step, now_step + 1)
+        if sealing.same(totp.at(step * totp.interval), code)
+    ]
+    fresh = [step for step in matching if after is None or step > after]
+    if fresh:
+        return fresh[0]
+    if matching:
+        raise CodeReused(param="code")
     return None
 
 
@@ -83,6 +90,14 @@ async def enroll(runtime: Runtime, user: User) -> TwoFactorEnrollment:
     return _enrollment(user, secret)
 
 
+def turn_on_with_secret(settings: Settings, user: User, secret: str) -> None:
+    """Turn TOTP on with a secret known in advance: the demo admin's, which `make run`
+    prints beside its password. Real people enrol with `enroll` and `confirm`."""
+    user.totp_secret_sealed = sealing.seal(settings, _SEALING_PURPOSE, secret)
+    user.totp_enabled_at = utcnow()
+    user.totp_last_step = None
+
+
 def pending_enrollment(runtime: Runtime, user: User) -> TwoFactorEnrollment:
     """The enrolment waiting for its first code, shown again (e.g. after a mistyped code)."""
     if user.two_factor_enabled or user.totp_secret_sealed is None:
@@ -107,7 +122,7 @@ async def confirm(
 ) -> list[str]:
     if user.two_factor_enabled or user.totp_secret_sealed is None:
         raise TwoFactorState("Start enrolment first.")
-    await ratelimit.limiter(runtime).hit(runtime.settings.rate_limit_otp, "otp", user.id)
+    await ratelimit.limiter(runtime).hit(runtime.settings.rate_limit_otp, "totp", user.id)
     step = _matching_step(_totp(runtime, user), code.strip(), None)
     if step is None:
         raise CodeInvalid(param="code")
@@ -121,8 +136,9 @@ async def confirm(
 
 
 async def check(session: AsyncSession, runtime: Runtime, user: User, code: str, ip: str) -> None:
-    """Accept a current TOTP code or an unused recovery code; anything else is CodeInvalid."""
-    await ratelimit.limiter(runtime).hit(runtime.settings.rate_limit_otp, "otp", user.id)
+    """Accept a current TOTP code or an unused recovery code; a code already used is
+    CodeReused, anything else CodeInvalid."""
+    await ratelimit.limiter(runtime).hit(runtime.settings.rate_limit_otp, "totp", user.id)
     code = code.strip()
     if code.isdigit() and len(code) == 6:
         step = _matching_step(_totp(runtime, user), code, user.totp_last_step)
@@ -138,8 +154,8 @@ async def check(session: AsyncSession, runtime: Runtime, user: User, code: str, 
             .values(totp_last_step=step)
             .returning(User.id)
         )
-        if moved is None:
-            raise CodeInvalid(param="code")
+        if moved is None:  # a request racing with the same code got there first
+            raise CodeReused(param="code")
         return
     digest = sealing.keyed_digest(
         runtime.settings, _RECOVERY, f"{user.id}:{_normalise_recovery(code)}"

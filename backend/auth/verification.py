@@ -127,7 +127,10 @@ async def confirm(
 ) -> None:
     if _verified(user, channel):
         raise AlreadyVerified(f"Your {channel.value} is already verified.")
-    await ratelimit.limiter(runtime).hit(runtime.settings.rate_limit_otp, "otp", user.id)
+    # Its own rule and bucket: guessing an email code must not use up the 2FA tries.
+    await ratelimit.limiter(runtime).hit(
+        runtime.settings.rate_limit_code_check, "code-check", user.id
+    )
     latest = await session.scalar(
         select(VerificationCode)
         .where(

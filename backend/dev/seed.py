@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyotp
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,6 +45,15 @@ log = get_logger(__name__)
 class Login:
     email: str
     password: str
+    # Base32 TOTP secret, for a login that signs in with a 2FA code (admin tools need one).
+    totp_secret: str | None = None
+
+    @property
+    def otpauth_uri(self) -> str | None:
+        """What an authenticator app scans (or takes pasted) to produce this login's codes."""
+        if self.totp_secret is None:
+            return None
+        return pyotp.TOTP(self.totp_secret).provisioning_uri(name=self.email, issuer_name="Qpeapay")
 
 
 # Printed by `make run` and written to stack.json: they exist to be shared, never to guard
@@ -51,7 +61,11 @@ class Login:
 DEMO_LOGINS: Mapping[str, Login] = {
     "customer": Login("customer@example.com", "Kahawa-Tamu-4821"),
     "merchant": Login("merchant@example.com", "Duka-La-Mama-9307"),
-    "admin": Login("admin@example.com", "Simamia-Kila-2368"),
+    "admin": Login(
+        "admin@example.com",
+        "Simamia-Kila-2368",
+        totp_secret="QPEAPAYDEMOADMIN2FA7TOTPKEY234AB",  # noqa: S106 - a demo secret, printed
+    ),
 }
 
 

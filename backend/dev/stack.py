@@ -249,10 +249,7 @@ class Stack:
             await engine.dispose()
         for service, extra in demo.exports.items():
             self.info.setdefault(service, {}).update(extra)
-        self.info["logins"] = {
-            role: {"email": login.email, "password": login.password}
-            for role, login in demo.logins.items()
-        }
+        self.info["logins"] = {role: _login_info(login) for role, login in demo.logins.items()}
         return demo.env
 
     async def start_apps(self, database: str, redis_url: str, extra: dict[str, str]) -> None:
@@ -264,6 +261,8 @@ class Stack:
             **self.env,
             "ENVIRONMENT": self.env.get("ENVIRONMENT", "dev"),
             "LOG_JSON": self.env.get("LOG_JSON", "false"),
+            # The dev outbox page shows the codes we "sent"; only ever on in dev and test.
+            "DEV_OUTBOX_ENABLED": self.env.get("DEV_OUTBOX_ENABLED", "true"),
             **extra,
             "DATABASE_URL": database,
             "REDIS_URL": redis_url,
@@ -347,6 +346,7 @@ class Stack:
             "  Logins",
             *(
                 f"    {role:<9}{login['email']:<28}{login['password']}"
+                + (f"   2FA secret {login['totp_secret']}" if "totp_secret" in login else "")
                 for role, login in info["logins"].items()
             ),
             "",
@@ -383,6 +383,14 @@ class Stack:
         if self.postgres is not None:
             await asyncio.to_thread(_stop_postgres, self.postgres)
         self.console.say("stopped")
+
+
+def _login_info(login: Any) -> dict[str, str]:
+    """A demo login as stack.json shows it: with its 2FA secret and URI when it has one."""
+    info = {"email": login.email, "password": login.password}
+    if login.totp_secret:
+        info |= {"totp_secret": login.totp_secret, "otpauth_uri": login.otpauth_uri}
+    return info
 
 
 def _public(configured: str | None, local: str) -> str:

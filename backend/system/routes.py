@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -9,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import JSONResponse, Response
 
 from backend.api import PUBLIC, Call, Endpoint
+from backend.errors import NotAuthenticated, NotFound
+from backend.settings import Environment
 from backend.system.service import readiness
 from contract.system import Health, Readiness
 
@@ -25,6 +28,19 @@ async def readyz(call: Call) -> Response:
 
 
 async def metrics(call: Call) -> Response:
+    """Prometheus text: behind METRICS_TOKEN when one is set; without one, dev and test
+    only (production answers 404 rather than show its internals to anyone)."""
+    settings = call.runtime.settings
+    if settings.metrics_token is None:
+        if settings.environment is Environment.production:
+            raise NotFound()
+    else:
+        scheme, _, presented = call.request.headers.get("authorization", "").partition(" ")
+        expected = settings.metrics_token.get_secret_value()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            presented.strip().encode(), expected.encode()
+        ):
+            raise NotAuthenticated(headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -45,7 +61,8 @@ ENDPOINTS = [
              tags=("system",)),
     Endpoint("GET", "/readyz", readyz, PUBLIC, "Dependencies are reachable",
              response=Readiness, errors=(503,), tags=("system",)),
-    Endpoint("GET", "/metrics", metrics, PUBLIC, "Prometheus metrics", tags=("system",)),
+    Endpoint("GET", "/metrics", metrics, PUBLIC, "Prometheus metrics (METRICS_TOKEN bearer)",
+             errors=(401, 404), tags=("system",)),
     Endpoint("GET", "/v1/openapi.json", openapi, PUBLIC, "This API's OpenAPI document",
              tags=("system",)),
 ]  # fmt: skip

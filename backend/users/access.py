@@ -7,13 +7,14 @@ access JWT from /v1/auth/login or a merchant API key (`qp_test_…` / `qp_live_�
     signed_in(Role.customer)          only these roles (a JWT; API keys are refused)
     signed_in(..., key_scope=Scope.x) those roles, or a merchant API key with scope x
     merchant_key_or_user(Scope.x)     a merchant signed in, or a merchant API key with scope x
-    admin_only                        a signed-in admin
+    admin_only                        a signed-in admin with two-factor sign-in on
     public_limited                    anyone, counted against the per-IP API limit
 
 Each sets `call.principal` (user id, role, session or key id, key scopes) and counts the
 request against the general per-client limit. Refusals: no or bad credentials → 401,
-wrong role or missing scope → 403. Ownership of a resource is the service's job: look
-rows up by `call.principal.user_id` and answer 404 for anyone else's.
+wrong role or missing scope → 403, an admin without 2FA on → 403 two_factor_required.
+Ownership of a resource is the service's job: look rows up by `call.principal.user_id`
+and answer 404 for anyone else's.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from backend.auth.errors import (
     InsufficientScope,
     InvalidToken,
     RoleNotAllowed,
+    TwoFactorRequired,
 )
 from backend.auth.models import AuthSession
 from backend.auth.tokens import read_access_token
@@ -41,6 +43,7 @@ from backend.users.models import User
 from contract.apikeys import Scope
 from contract.users import Role
 
+ADMINS = frozenset({Role.admin})
 # A session's "last seen" is refreshed at most this often, not on every request.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="qpeapay"'}
@@ -82,7 +85,12 @@ async def _user_from_jwt(call: Call, token: str) -> Principal:
         await call.session.execute(
             update(AuthSession).where(AuthSession.id == auth_session.id).values(last_seen_at=now)
         )
-    return Principal(user_id=user.id, role=user.role, session_id=auth_session.id)
+    return Principal(
+        user_id=user.id,
+        role=user.role,
+        session_id=auth_session.id,
+        two_factor=user.two_factor_enabled,
+    )
 
 
 async def _principal(call: Call) -> Principal:
@@ -125,6 +133,9 @@ class SignedIn:
                 raise InsufficientScope(f"This API key lacks the {self.key_scope.value} scope.")
         if self.roles and Role(principal.role) not in self.roles:
             raise RoleNotAllowed()
+        if self.roles == ADMINS and not principal.two_factor:
+            # A stolen admin password alone must not reach every customer's account.
+            raise TwoFactorRequired()
         await _count(call, principal)
         call.principal = principal
 

@@ -1,7 +1,8 @@
 """Accounts: registration, the user as the API shows it, and what admins do to accounts.
 
 Invariants: an email belongs to one account (checked, and enforced by a unique index for
-races); admin changes are audited in the same transaction as the change.
+races); registering answers alike whether or not the email has an account; admin changes
+are audited in the same transaction as the change; disabling ends every session.
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ import base64
 import contextlib
 from datetime import datetime
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import service as audit
 from backend.auth import ratelimit, verification
 from backend.auth.errors import AlreadyVerified, EmailTaken
+from backend.auth.models import AuthSession
 from backend.db import utcnow
 from backend.errors import Conflict, InvalidRequest, NotFound
+from backend.notifications import service as notifications
 from backend.runtime import Runtime
 from backend.users import passwords
 from backend.users.models import User
@@ -26,6 +29,7 @@ from contract import users as wire
 from contract.auth import VerificationChannel
 from contract.ids import new_id
 from contract.kyc import KycTier
+from contract.notifications import Channel
 from contract.pagination import Page
 
 
@@ -78,29 +82,71 @@ async def create_user(
     return user
 
 
+async def _notify_owner(session: AsyncSession, runtime: Runtime, owner: User) -> None:
+    await notifications.send(
+        session,
+        runtime.settings,
+        user_id=owner.id,
+        channel=Channel.email,
+        recipient=owner.email,
+        purpose="registration_existing",
+        subject="Someone tried to sign up with your email",
+        body="Someone tried to create a Qpeapay account with this email address, which "
+        "already has one. If it was you, sign in instead (or reset your password). If not, "
+        "you can ignore this email: nothing changed on your account.",
+    )
+
+
 async def register(
-    session: AsyncSession, runtime: Runtime, data: wire.RegisterRequest, ip: str
-) -> User:
-    await ratelimit.limiter(runtime).hit(runtime.settings.rate_limit_register_ip, "register", ip)
-    user = await create_user(
-        session,
+    session: AsyncSession,
+    runtime: Runtime,
+    data: wire.RegisterRequest,
+    ip: str,
+    *,
+    device: str | None = None,
+) -> wire.RegistrationAccepted:
+    """Create the account and send its codes; for an email that already has an account,
+    tell its owner instead. Both answer alike, after the same password-hashing work."""
+    settings = runtime.settings
+    limiter = ratelimit.limiter(runtime)
+    await limiter.hit(settings.rate_limit_register_ip, "register-ip", ip)
+    # A device the web app vouched for, else the address (a direct caller has no other).
+    await limiter.hit(settings.rate_limit_register_device, "register-device", device or f"ip:{ip}")
+    await limiter.hit(settings.rate_limit_register_account, "register-account", data.email)
+    accepted = wire.RegistrationAccepted(
         email=data.email,
-        password=data.password,
-        phone=data.phone,
-        role=wire.Role(data.account_type.value),
-        business_name=data.business_name,
+        message="Check your email for the next step. If you have an account, sign in instead.",
     )
-    for channel in VerificationChannel:
-        await verification.send_code(session, runtime, user, channel, count_against_limit=False)
-    await audit.record(
-        session,
-        "user.registered",
-        actor_user_id=user.id,
-        subject_user_id=user.id,
-        ip=ip,
-        role=user.role,
-    )
-    return user
+    passwords.check_policy(data.password, data.email)
+    owner = await session.scalar(select(User).where(User.email == data.email))
+    if owner is None:
+        try:
+            user = await create_user(
+                session,
+                email=data.email,
+                password=data.password,
+                phone=data.phone,
+                role=wire.Role(data.account_type.value),
+                business_name=data.business_name,
+            )
+        except EmailTaken:  # a concurrent registration won the race
+            owner = await session.scalar(select(User).where(User.email == data.email))
+        else:
+            for channel in VerificationChannel:
+                await verification.send_code(
+                    session, runtime, user, channel, count_against_limit=False
+                )
+            await audit.record(
+                session, "user.registered", actor_user_id=user.id, subject_user_id=user.id,
+                ip=ip, role=user.role,
+            )  # fmt: skip
+            return accepted
+    else:
+        await passwords.hash_password(data.password)  # the work a new account costs
+    if owner is not None:
+        await _notify_owner(session, runtime, owner)
+        await audit.record(session, "user.registration_existing", subject_user_id=owner.id, ip=ip)
+    return accepted
 
 
 async def get(session: AsyncSession, user_id: str, *, for_update: bool = False) -> User:
@@ -185,13 +231,20 @@ async def set_kyc_tier(
 async def set_disabled(
     session: AsyncSession, admin_id: str, user_id: str, reason: str | None, ip: str
 ) -> User:
-    """Disable (reason given) or re-enable (None) an account; disabling takes effect at once
-    because every request re-checks the account."""
+    """Disable (reason given) or re-enable (None) an account. Disabling takes effect at once
+    (every request re-checks the account) and ends every session, so tokens issued before
+    it stay dead after the account is enabled again."""
     if user_id == admin_id:
         raise Conflict("Admins cannot disable their own account.")
     user = await get(session, user_id, for_update=True)
     user.disabled_at = utcnow() if reason else None
     user.disabled_reason = reason
+    if reason:
+        await session.execute(
+            update(AuthSession)
+            .where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+            .values(revoked_at=user.disabled_at, revoked_reason="account_disabled")
+        )
     await audit.record(
         session,
         "admin.user_disabled" if reason else "admin.user_enabled",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import httpx
+import pyotp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.dev import seed as demo_data
 from backend.runtime import Runtime
+from tests.identity import sign_in
 
 
 def test_demo_logins_cover_each_role_with_strong_distinct_passwords() -> None:
@@ -63,3 +66,17 @@ async def test_the_registered_demo_steps_succeed_twice(runtime: Runtime) -> None
     await demo_data.seed(runtime)
     assert await rows() == first
     assert first["users"] == len(demo_data.DEMO_LOGINS) and first["seeds"] == 1
+
+
+async def test_the_demo_admin_signs_in_with_its_printed_2fa_secret_and_reaches_admin_tools(
+    runtime: Runtime, api: httpx.AsyncClient
+) -> None:
+    await demo_data.seed(runtime)
+    admin = demo_data.DEMO_LOGINS["admin"]
+    assert admin.totp_secret is not None and admin.otpauth_uri is not None
+    assert admin.totp_secret in admin.otpauth_uri
+    tokens = await sign_in(
+        api, admin.email, admin.password, otp=pyotp.TOTP(admin.totp_secret).now()
+    )
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert (await api.get("/v1/admin/users", headers=bearer)).status_code == 200

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import psutil
+import pyotp
 import pytest
 
 from backend.dev.database import ensure_database, with_database
@@ -110,8 +111,21 @@ def test_stack_serves_api_and_web_then_stops_everything(
 
         assert {"api", "web", "logins", "anvil", "postgres", "redis"} <= stack.keys()
         assert set(stack["logins"]) == {"customer", "merchant", "admin"}
-        for login in stack["logins"].values():
-            assert set(login) == {"email", "password"}
+        for role, login in stack["logins"].items():
+            extra = {"totp_secret", "otpauth_uri"} if role == "admin" else set()
+            assert set(login) == {"email", "password"} | extra
+        # The admin signs in with the printed 2FA secret and reaches the admin tools; the
+        # dev outbox answers.
+        admin = stack["logins"]["admin"]
+        code = pyotp.TOTP(admin["totp_secret"]).now()
+        tokens = httpx.post(
+            stack["api"] + "/v1/auth/login",
+            json={"email": admin["email"], "password": admin["password"], "otp": code},
+        )
+        assert tokens.status_code == 200, tokens.text
+        bearer = {"Authorization": "Bearer " + tokens.json()["access_token"]}
+        assert httpx.get(stack["api"] + "/v1/admin/users", headers=bearer).status_code == 200
+        assert httpx.get(stack["api"] + "/v1/dev/outbox", headers=bearer).status_code == 200
         assert httpx.get(stack["api"] + "/healthz").status_code == 200
         assert httpx.get(stack["web"] + "/").status_code == 200
         chain = httpx.post(

@@ -17,7 +17,6 @@ from playwright.async_api import (
     ViewportSize,
     async_playwright,
 )
-from pydantic import SecretStr
 
 from backend.app import create_app as create_api
 from backend.dev.embedded import free_port
@@ -50,7 +49,7 @@ def live_api(settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def live_web(live_api: str) -> Iterator[str]:
+def live_web(live_api: str, settings: Settings) -> Iterator[str]:
     """The web app's base URL, calling the live API over HTTP."""
     port = free_port()  # the app is built knowing its own URL
     settings = WebSettings(
@@ -58,7 +57,8 @@ def live_web(live_api: str) -> Iterator[str]:
         api_url=live_api,
         public_api_url=live_api,
         public_web_url=f"http://127.0.0.1:{port}",
-        secret_key=SecretStr("e2e-web-secret-0123456789abcdef0123456789"),
+        # One SECRET_KEY for both apps, as in a deployment: it keys the signed client header.
+        secret_key=settings.secret_key,
     )
     server = Served(create_web(settings), lifespan="on", port=port)
     yield server.url

@@ -7,10 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from backend.runtime import Runtime
+from backend.settings import Settings
 from tests.conftest import WithState
 from web.app import create_app
 from web.session import SessionCodec, cookie_name
@@ -18,13 +18,14 @@ from web.settings import Environment, WebSettings
 
 
 @pytest.fixture(scope="session")
-def web_settings() -> WebSettings:
+def web_settings(settings: Settings) -> WebSettings:
     return WebSettings(
         environment=Environment.test,
         api_url="http://api.test",
         public_api_url="http://api.test",
         public_web_url="http://web.test",
-        secret_key=SecretStr("test-web-secret-0123456789abcdef0123456789"),
+        # One SECRET_KEY for both apps, as in a deployment: it keys the signed client header.
+        secret_key=settings.secret_key,
     )
 
 

@@ -3,20 +3,27 @@ bearer tokens from the session, Idempotency-Key on POST, one refresh on 401."""
 
 from __future__ import annotations
 
+import re
 import socket
+import time
+from typing import Any
 
 import httpx
 import pytest
 from pydantic import BaseModel
-from starlette.requests import Request
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from backend.runtime import Runtime
 from contract.errors import ErrorBody, ErrorDetail
+from contract.forwarding import CLIENT_HEADER, Client, read_client_header
 from contract.system import Health
 from tests.conftest import WithState
+from tests.identity import PASSWORD, make_account
 from web.app import create_app
-from web.client import ApiClient, ApiError, api
+from web.client import ApiClient, ApiError, api, browser, client_key
 from web.errors import MESSAGES, message_for
 from web.session import ACCESS_TOKEN, REFRESH_TOKEN, Session, SessionCodec
 from web.settings import WebSettings
@@ -120,7 +127,8 @@ async def test_posts_carry_an_idempotency_key_the_bearer_token_and_the_browser_i
     http, sent = recording([httpx.Response(200, json={"ok": True})] * 3)
     session = Session()
     session.set(ACCESS_TOKEN, "access-1")
-    client = ApiClient(http, session, forwarded_for="197.248.1.2")
+    key = client_key("a shared secret key of the deployment")
+    client = ApiClient(http, session, client=Client("197.248.1.2", "d" * 32), client_key=key)
 
     assert await client.post("/v1/things", Echo, Echo(ok=True)) == Echo(ok=True)
     await client.post("/v1/things", Echo, idempotency_key="form-7f3a")
@@ -133,7 +141,9 @@ async def test_posts_carry_an_idempotency_key_the_bearer_token_and_the_browser_i
     assert len(first.headers["idempotency-key"]) == 36
     assert second.headers["idempotency-key"] == "form-7f3a"
     assert "idempotency-key" not in read.headers
-    assert read.headers["x-forwarded-for"] == "197.248.1.2"
+    assert "x-forwarded-for" not in read.headers
+    vouched = read_client_header(key, read.headers[CLIENT_HEADER], int(time.time()))
+    assert vouched == Client("197.248.1.2", "d" * 32)
 
 
 async def test_no_session_token_means_no_authorization_header() -> None:
@@ -235,5 +245,46 @@ async def test_pages_reach_the_api_as_the_signed_in_browser(
     (request,) = sent
     assert str(request.url) == "http://api.test/v1/things"
     assert request.headers["authorization"] == "Bearer access-9"
-    assert request.headers["x-forwarded-for"] == "41.90.1.7"
+    vouched = read_client_header(
+        client_key(web_settings.secret_key.get_secret_value()),
+        request.headers[CLIENT_HEADER],
+        int(time.time()),
+    )
+    assert vouched is not None and vouched.ip == "41.90.1.7" and vouched.device is not None
+    assert answer.cookies["qpeapay_device"] == vouched.device
     assert request.headers["user-agent"].startswith("python-httpx/")  # the browser's, forwarded
+
+
+async def test_the_api_hears_the_browsers_real_address_never_one_it_wrote(
+    web_app: tuple[Starlette, dict[str, Any]], runtime: Runtime, api: httpx.AsyncClient
+) -> None:
+    """The browser's own X-Forwarded-For is ignored; the API believes the web app's signed
+    word about the address the browser connected from."""
+    account = await make_account(api, runtime)
+    app, state = web_app
+    transport = httpx.ASGITransport(app=WithState(app, state), client=("41.90.1.7", 5))
+    async with httpx.AsyncClient(transport=transport, base_url="http://web.test") as browser:
+        page = await browser.get("/login", headers={"X-Forwarded-For": "6.6.6.6"})
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token is not None
+        signed_in = await browser.post(
+            "/login",
+            data={"email": account.email, "password": PASSWORD, "csrf_token": token.group(1)},
+            headers={"X-Forwarded-For": "6.6.6.6"},
+        )
+        assert signed_in.status_code == 303, signed_in.text
+    sessions = (await api.get("/v1/me/sessions", headers=account.headers)).json()["data"]
+    assert sorted(s["ip"] for s in sessions) == ["127.0.0.1", "41.90.1.7"]
+
+
+def test_the_web_app_reads_forwarded_for_only_from_its_own_proxies() -> None:
+    def arriving(peer: str, forwarded: str) -> HTTPConnection:
+        headers = [(b"x-forwarded-for", forwarded.encode())]
+        return HTTPConnection({"type": "http", "client": (peer, 1), "headers": headers})
+
+    proxies = ["10.0.0.0/8"]
+    # Through our proxy: the hop it saw, not what the browser wrote before it.
+    assert browser(arriving("10.0.0.5", "6.6.6.6, 197.248.1.9"), proxies).ip == "197.248.1.9"
+    # Straight from the internet, or with no proxy configured: the peer, whatever it says.
+    assert browser(arriving("41.90.1.7", "197.248.1.9"), proxies).ip == "41.90.1.7"
+    assert browser(arriving("10.0.0.5", "197.248.1.9"), []).ip == "10.0.0.5"

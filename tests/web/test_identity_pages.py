@@ -75,6 +75,17 @@ async def test_registration_errors_show_on_the_form(web: httpx.AsyncClient) -> N
     assert "business name" in merchant.text
 
 
+async def test_registering_a_taken_email_says_check_your_email_not_taken(
+    web: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    someone = await make_account(api, runtime, Role.customer)
+    response = await register(web, someone.email, password="another good passphrase")
+    assert response.status_code == 303 and response.headers["location"] == "/login"
+    page = (await web.get("/login")).text
+    assert "Check your email" in page and "already" not in page.split("Check your email")[0]
+    assert "taken" not in page.lower() and "exists" not in page.lower()
+
+
 async def test_wrong_password_and_unknown_email_look_the_same(
     web: httpx.AsyncClient, api: httpx.AsyncClient, runtime: Runtime
 ) -> None:

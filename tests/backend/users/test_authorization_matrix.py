@@ -30,7 +30,8 @@ from backend.routes import ENDPOINTS
 from backend.runtime import Runtime
 from backend.users.access import MerchantKeyOrUser, is_admin_only, is_tenant_owned, key_scope
 from contract.apikeys import Scope
-from tests.identity import Account, make_api_key
+from contract.users import Role
+from tests.identity import Account, enable_two_factor, make_account, make_api_key
 from tests.tenancy import BODIES, MAKERS
 
 PARAM = re.compile(r"{(\w+)(?::\w+)?}")
@@ -107,6 +108,21 @@ async def test_admin_routes_refuse_everyone_but_admins(
         path, _ = _fill(ep, {})
         response = await api.request(ep.method, path, headers=customer.headers)
         assert response.status_code == 403
+
+
+async def test_admin_routes_refuse_an_admin_without_two_factor(
+    runtime: Runtime, api: httpx.AsyncClient
+) -> None:
+    bare = await make_account(api, runtime, Role.admin)
+    for ep in ADMIN_ROUTES:
+        assert await _refusal(runtime, ep, bare.access_token) == 403, _name(ep)
+    listing = await api.get("/v1/admin/users", headers=bare.headers)
+    assert listing.status_code == 403
+    assert listing.json()["error"]["code"] == "two_factor_required"
+    # Their own account pages stay open, so they can turn it on.
+    await enable_two_factor(api, bare)
+    for ep in ADMIN_ROUTES:
+        assert await _refusal(runtime, ep, bare.access_token) == 200, _name(ep)
 
 
 def test_merchant_paths_are_tenant_owned() -> None:

@@ -4,17 +4,21 @@ per-IP and per-account limits, disabled accounts, and the audit trail of attempt
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx
 from argon2 import PasswordHasher
 from sqlalchemy import select
+from starlette.applications import Starlette
 
 from backend.audit.models import AuditEvent
 from backend.db import unit_of_work
 from backend.runtime import Runtime
+from backend.settings import Settings
 from backend.users.models import User
 from contract.users import Role
-from tests.identity import PASSWORD, Account, make_account
+from tests.conftest import WithState
+from tests.identity import PASSWORD, Account, enable_two_factor, make_account, next_code
 
 
 async def _actions(runtime: Runtime) -> list[tuple[str, str]]:
@@ -78,21 +82,63 @@ async def test_login_rehashes_a_password_stored_with_old_parameters(
         assert "m=65536" in user.password_hash
 
 
-async def test_failed_logins_lock_the_account_but_not_the_right_password_elsewhere_first(
-    api: httpx.AsyncClient, customer: Account
+def from_address(api_app: tuple[Starlette, dict[str, Any]], ip: str) -> httpx.AsyncClient:
+    """The same API, called from another address."""
+    app, state = api_app
+    transport = httpx.ASGITransport(app=WithState(app, state), client=(ip, 9))
+    return httpx.AsyncClient(transport=transport, base_url="http://api.test")
+
+
+async def _guess(caller: httpx.AsyncClient, email: str, otp: str | None = None) -> int:
+    body = {"email": email, "password": "wrong wrong wrong", **({"otp": otp} if otp else {})}
+    return (await caller.post("/v1/auth/login", json=body)).status_code
+
+
+async def test_a_guesser_elsewhere_never_locks_the_owner_out(
+    api: httpx.AsyncClient, api_app: tuple[Starlette, dict[str, Any]], customer: Account
 ) -> None:
-    # The right password still works while failures are under the account limit.
-    for _ in range(9):
-        response = await api.post(
-            "/v1/auth/login", json={"email": customer.email, "password": "wrong wrong wrong"}
+    async with from_address(api_app, "198.51.100.7") as guesser:
+        assert [await _guess(guesser, customer.email) for _ in range(11)] == [401] * 10 + [429]
+        # The guesser's address is done with this account, even with the right password.
+        right = {"email": customer.email, "password": PASSWORD}
+        limited = await guesser.post("/v1/auth/login", json=right)
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 60
+    owner = await api.post("/v1/auth/login", json={"email": customer.email, "password": PASSWORD})
+    assert owner.status_code == 200, owner.text
+
+
+async def test_past_the_accounts_ceiling_only_password_and_2fa_code_get_in(
+    api: httpx.AsyncClient,
+    api_app: tuple[Starlette, dict[str, Any]],
+    runtime: Runtime,
+    customer: Account,
+) -> None:
+    guarded = await make_account(api, runtime, Role.customer)
+    totp = await enable_two_factor(api, guarded)
+    runtime.settings.rate_limit_login_account = "4/hour"
+    try:
+        for email in (customer.email, guarded.email):
+            for address in ("198.51.100.7", "198.51.100.8"):
+                async with from_address(api_app, address) as guesser:
+                    assert [await _guess(guesser, email) for _ in range(2)] == [401, 401]
+        # Without 2FA the password alone no longer opens the account, even for its owner.
+        plain = {"email": customer.email, "password": PASSWORD}
+        assert (await api.post("/v1/auth/login", json=plain)).status_code == 429
+        # With 2FA the code is asked for before the password is even looked at ...
+        async with from_address(api_app, "198.51.100.9") as guesser:
+            asked = await guesser.post(
+                "/v1/auth/login", json={"email": guarded.email, "password": "nope nope nope"}
+            )
+            assert asked.json()["error"]["code"] == "otp_required"
+            assert await _guess(guesser, guarded.email, otp="123456") == 401
+        # ... and the owner's password with a valid code still gets in.
+        owner = await api.post(
+            "/v1/auth/login",
+            json={"email": guarded.email, "password": PASSWORD, "otp": next_code(totp)},
         )
-        assert response.status_code == 401
-    ok = await api.post("/v1/auth/login", json={"email": customer.email, "password": PASSWORD})
-    assert ok.status_code == 200
-    await api.post("/v1/auth/login", json={"email": customer.email, "password": "wrong again!"})
-    locked = await api.post("/v1/auth/login", json={"email": customer.email, "password": PASSWORD})
-    assert locked.status_code == 429
-    assert int(locked.headers["retry-after"]) > 60
+        assert owner.status_code == 200, owner.text
+    finally:
+        runtime.settings.rate_limit_login_account = Settings().rate_limit_login_account
 
 
 async def test_login_is_limited_per_ip(api: httpx.AsyncClient) -> None:
@@ -118,16 +164,24 @@ async def test_disabled_account_cannot_sign_in_and_is_signed_out_at_once(
     assert disabled.status_code == 200, disabled.text
     assert disabled.json()["disabled"] is True
     me = await api.get("/v1/me", headers=customer.headers)
-    assert me.status_code == 403 and me.json()["error"]["code"] == "account_disabled"
+    assert me.status_code == 401 and me.json()["error"]["code"] == "invalid_token"
     login = await api.post("/v1/auth/login", json={"email": customer.email, "password": PASSWORD})
-    assert login.status_code == 403
+    assert login.status_code == 403 and login.json()["error"]["code"] == "account_disabled"
     enabled = await api.post(
         f"/v1/admin/users/{customer.user_id}/enable",
         json={"note": "cleared after review"},
         headers=admin.headers,
     )
     assert enabled.status_code == 200 and enabled.json()["disabled"] is False
-    assert (await api.get("/v1/me", headers=customer.headers)).status_code == 200
+    # Disabling ended every session: neither token issued before it works again.
+    old_access = await api.get("/v1/me", headers=customer.headers)
+    assert old_access.status_code == 401
+    assert old_access.json()["error"]["code"] == "invalid_token"
+    old_refresh = await api.post("/v1/auth/refresh", json={"refresh_token": customer.refresh_token})
+    assert old_refresh.status_code == 401
+    assert old_refresh.json()["error"]["code"] == "invalid_refresh_token"
+    fresh = await api.post("/v1/auth/login", json={"email": customer.email, "password": PASSWORD})
+    assert fresh.status_code == 200
     actions = [a for a, _ in await _actions(runtime)]
     assert "admin.user_disabled" in actions and "admin.user_enabled" in actions
 

@@ -12,7 +12,8 @@ from sqlalchemy import select
 from backend.audit.models import AuditEvent
 from backend.runtime import Runtime
 from backend.users.models import User
-from tests.identity import PASSWORD, Account
+from contract.users import Role
+from tests.identity import PASSWORD, Account, make_account
 
 
 async def _enable(api: httpx.AsyncClient, account: Account) -> tuple[pyotp.TOTP, list[str]]:
@@ -82,8 +83,47 @@ async def test_sign_in_needs_the_code_once_2fa_is_on_and_a_code_works_once(
     assert (await _login(api, customer.email, "123456")).json()["error"]["code"] == "otp_invalid"
     code = _next_code(totp)
     assert (await _login(api, customer.email, code)).status_code == 200
+    # The same code again is "wait for the next one", not "that code is not right".
     replay = await _login(api, customer.email, code)
-    assert replay.status_code == 401 and replay.json()["error"]["code"] == "otp_invalid"
+    assert replay.status_code == 401 and replay.json()["error"]["code"] == "otp_reused"
+    assert "wait for the next code" in replay.json()["error"]["message"].lower()
+
+
+async def test_a_code_just_used_is_told_apart_from_a_wrong_one_everywhere(
+    api: httpx.AsyncClient, customer: Account
+) -> None:
+    totp, _ = await _enable(api, customer)
+    # The confirming code's step is spent: renewing recovery codes with it is "just used".
+    reused = await api.post(
+        "/v1/me/2fa/recovery-codes", json={"code": totp.now()}, headers=customer.headers
+    )
+    assert reused.status_code == 400 and reused.json()["error"]["code"] == "code_reused"
+    wrong = "000000" if totp.now() != "000000" else "111111"
+    bad = await api.post(
+        "/v1/me/2fa/recovery-codes", json={"code": wrong}, headers=customer.headers
+    )
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "code_invalid"
+
+
+async def test_verification_guesses_and_code_sends_leave_the_2fa_tries_alone(
+    api: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    me = await make_account(api, runtime, Role.customer, verified=False)
+    totp, _ = await _enable(api, me)
+    sends = [
+        (await api.post("/v1/me/verify/phone/send", headers=me.headers)).status_code
+        for _ in range(4)
+    ]
+    assert sends == [200, 200, 200, 429]
+    guesses = [
+        (
+            await api.post("/v1/me/verify/email", json={"code": "000000"}, headers=me.headers)
+        ).status_code
+        for _ in range(6)
+    ]
+    assert guesses[-1] == 429  # email codes have their own limit, now used up
+    signed_in = await _login(api, me.email, _next_code(totp))
+    assert signed_in.status_code == 200, signed_in.text
 
 
 async def test_wrong_password_with_2fa_on_is_still_just_invalid_credentials(

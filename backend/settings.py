@@ -77,10 +77,13 @@ class Settings(BaseSettings):
     rate_limit_code_send: str = "3/10minutes"
     rate_limit_register_ip: str = "10/hour"
     rate_limit_api: str = "600/minute"
+    # Transfer previews per user: each one says whether an email or phone is a customer's.
+    rate_limit_recipient_lookup: str = "30/hour"
 
     @field_validator(
         "rate_limit_login_ip", "rate_limit_login_account", "rate_limit_otp",
         "rate_limit_code_send", "rate_limit_register_ip", "rate_limit_api",
+        "rate_limit_recipient_lookup",
     )  # fmt: skip
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:

@@ -16,8 +16,8 @@ from contract.errors import ErrorBody, ErrorDetail
 from contract.system import Health
 from tests.conftest import WithState
 from web.app import create_app
-from web.client import ApiClient, ApiError, api
-from web.errors import MESSAGES, message_for
+from web.client import ApiClient, ApiError, _parse, api
+from web.errors import MESSAGES, message_for, wait_words
 from web.session import ACCESS_TOKEN, REFRESH_TOKEN, Session, SessionCodec
 from web.settings import WebSettings
 
@@ -230,10 +230,29 @@ async def test_pages_reach_the_api_as_the_signed_in_browser(
         )
         async with httpx.AsyncClient(transport=transport, base_url="http://web.test") as browser:
             browser.cookies.set("qpeapay_session", session_codec.seal(session.dump()))
-            answer = await browser.post("/_create", headers={"X-CSRF-Token": token})
+            answer = await browser.post(
+                "/_create", headers={"X-CSRF-Token": token, "Origin": "http://web.test"}
+            )
     assert (answer.status_code, answer.text) == (200, "True")
     (request,) = sent
     assert str(request.url) == "http://api.test/v1/things"
     assert request.headers["authorization"] == "Bearer access-9"
     assert request.headers["x-forwarded-for"] == "41.90.1.7"
     assert request.headers["user-agent"].startswith("python-httpx/")  # the browser's, forwarded
+
+
+def test_a_rate_limit_says_how_long_to_wait_from_the_retry_after() -> None:
+    answer = httpx.Response(
+        429,
+        headers={"Retry-After": "61"},
+        json={"error": {"type": "rate_limit_error", "code": "rate_limited", "message": "Slow."}},
+    )
+
+    with pytest.raises(ApiError) as raised:
+        _parse(answer, Echo)
+
+    assert raised.value.retry_after == 61
+    assert message_for(raised.value) == "Too many attempts. Wait 2 minutes, then try again."
+    assert [wait_words(s) for s in (1, 45, 60, 3600, 3601)] == [
+        "1 second", "45 seconds", "1 minute", "1 hour", "2 hours",
+    ]  # fmt: skip

@@ -17,7 +17,7 @@ from typing import Any
 
 from markupsafe import Markup
 from pydantic import ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
@@ -234,7 +234,11 @@ async def edit(request: Request, user: User) -> Response:
 @login_required(*HOLDERS)
 async def estimate(request: Request, user: User) -> Response:
     """The form's balance, KES value and fee line, refreshed by htmx as the amount changes."""
-    values = _values(await form_fields(request))
+    try:
+        values = _values(await form_fields(request))
+    except ClientDisconnect:
+        # The person moved on (submitted the form, left the page) mid-request: nobody to answer.
+        return Response(status_code=204)
     return _page(request, "wallet/_estimate.html", user, estimate=await _estimate(request, values),
                  values=values, kes_text=kes_text)  # fmt: skip
 
@@ -250,13 +254,13 @@ async def most(request: Request, user: User) -> Response:
             if available <= 0:
                 nothing = {"amount": f"You have no {asset} to send."}
                 return await _send_form(request, user, values, nothing, 409)
-            values["amount"] = format(available, "f")
+            values["amount"] = amount(available)
         else:
             params = {"asset": asset, "network": values["route"].partition(":")[2]}
             if values["address"]:
                 params["address"] = values["address"]
             preview = await client.get("/v1/withdrawals/preview", WithdrawalPreview, params=params)
-            values["amount"] = format(preview.amount.amount, "f")
+            values["amount"] = amount(preview.amount.amount)
     except ApiError as error:
         return await _send_form(request, user, values, _errors(error), page_status(error))
     return await _send_form(request, user, values, {}, focus="amount")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import example, given
@@ -115,3 +116,17 @@ def test_anything_at_all_is_either_an_amount_or_a_clear_refusal(typed: str) -> N
         assert refused.message.endswith(".")
         return
     assert value > 0 and value == value.quantize(Decimal("0.00000001"))
+
+
+def test_no_page_reads_an_amount_but_through_the_parser() -> None:
+    """Stripping commas by hand is how "1,5" became 15: only web.amounts reads typed amounts."""
+    web = Path(__file__).resolve().parents[2] / "web"
+    offenders = [
+        path.name
+        for path in web.glob("*.py")
+        if path.name != "amounts.py"
+        and re.search(
+            r"""replace\(\s*["'],["']|Decimal\(\s*(values|form|text)\b""", path.read_text()
+        )
+    ]
+    assert offenders == []

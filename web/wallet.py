@@ -76,7 +76,7 @@ def short(address: str) -> str:
 def _page(request: Request, template: str, user: User, status_code: int = 200, **context: Any
           ) -> Response:  # fmt: skip
     base = {"user": user, "when": when, "amount": amount, "short": short,
-            "network_names": NETWORK_NAMES, "kinds": KINDS}  # fmt: skip
+            "network_names": NETWORK_NAMES, "kinds": KINDS, "kes_text": kes_text}  # fmt: skip
     return render(request, template, {**base, **context}, status_code=status_code)
 
 
@@ -215,8 +215,8 @@ async def _send_form(request: Request, user: User, values: dict[str, str],
                      focus: str | None = None) -> Response:  # fmt: skip
     return _page(request, "wallet/send.html", user, status_code, values=values, errors=errors,
                  routes_out=ROUTES_OUT, send_assets=SEND_ASSETS,
-                 focus=focus or _focus(values, errors), estimate=await _estimate(request, values),
-                 kes_text=kes_text)  # fmt: skip
+                 focus=focus or _focus(values, errors),
+                 estimate=await _estimate(request, values))  # fmt: skip
 
 
 @login_required(*HOLDERS)
@@ -240,7 +240,7 @@ async def estimate(request: Request, user: User) -> Response:
         # The person moved on (submitted the form, left the page) mid-request: nobody to answer.
         return Response(status_code=204)
     return _page(request, "wallet/_estimate.html", user, estimate=await _estimate(request, values),
-                 values=values, kes_text=kes_text)  # fmt: skip
+                 values=values)  # fmt: skip
 
 
 @login_required(*HOLDERS)

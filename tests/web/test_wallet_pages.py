@@ -261,6 +261,7 @@ async def test_back_from_the_review_keeps_every_field(
     assert re.search(r'<option value="BTC:bitcoin" selected>', address_form.text)
     assert f'value="{BTC_ADDRESS}"' in address_form.text and 'value="0.001"' in address_form.text
     assert 'action="/wallet/send/review"' in address_form.text
+    assert re.search(r'href="/wallet/send" aria-current="page"[^>]*>Send<', address_form.text)
     assert re.search(r'<option value="BTC" selected>', person_form.text)
     for kept in (merchant.email, "0.002", "rent"):
         assert f'value="{kept}"' in person_form.text

@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     rate_limit_register_device: str = "5/hour"  # registrations per device
     rate_limit_register_account: str = "3/hour"  # registrations naming one email or phone
     rate_limit_api: str = "600/minute"
+    # Transfer previews per user: each one says whether an email or phone is a customer's.
+    rate_limit_recipient_lookup: str = "30/hour"
 
     # Password reset by emailed code: requests per email and per client IP, and code
     # checks per email (each code also dies after a few wrong guesses).
@@ -123,7 +125,7 @@ class Settings(BaseSettings):
         "rate_limit_login_ip", "rate_limit_login_device", "rate_limit_login_account_ip",
         "rate_limit_login_account", "rate_limit_otp", "rate_limit_code_check",
         "rate_limit_code_send", "rate_limit_register_ip", "rate_limit_register_device",
-        "rate_limit_register_account", "rate_limit_api",
+        "rate_limit_register_account", "rate_limit_api", "rate_limit_recipient_lookup",
         "rate_limit_reset_code_send", "rate_limit_reset_code_send_ip",
         "rate_limit_reset_code_check",
     )  # fmt: skip

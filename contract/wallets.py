@@ -114,8 +114,29 @@ class _WithdrawalFields(RequestModel):
         return self
 
 
-class WithdrawalPreviewQuery(_WithdrawalFields):
-    """What a withdrawal would cost now; nothing is held or sent."""
+class WithdrawalPreviewQuery(RequestModel):
+    """What a withdrawal would cost now, refused as the request itself would be (balance,
+    limits); nothing is held or sent. Leave `amount` out to preview the most you can send,
+    fees included; leave `address` out to price a send to an outside address."""
+
+    asset: Asset
+    network: Network
+    address: str | None = Field(default=None, min_length=1, max_length=128)
+    amount: Decimal | None = Field(
+        default=None, description="What the address receives; omit for the most you can send"
+    )
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _decimal(cls, value: Any) -> Decimal | None:
+        return None if value is None else to_decimal(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        _carried(self.asset, self.network)
+        if self.amount is not None:
+            _exact_amount(self.amount, self.asset)
+        return self
 
 
 class WithdrawalRequest(_WithdrawalFields):
@@ -134,7 +155,9 @@ class WithdrawalRequest(_WithdrawalFields):
 class WithdrawalPreview(ResponseModel):
     asset: Asset
     network: Network
-    address: str = Field(description="The address in canonical form")
+    address: str | None = Field(
+        description="The address in canonical form (null when the preview named none)"
+    )
     internal: bool = Field(description="A Qpeapay user's address: settles at once, no chain fee")
     amount: Money
     fees: list[FeeLine]
@@ -183,6 +206,36 @@ class TransferRequest(RequestModel):
             raise ValueError(f"{self.asset} is not held in wallets")
         _exact_amount(self.amount, self.asset)
         return self
+
+
+class TransferPreviewQuery(RequestModel):
+    """Check a transfer before confirming it: the recipient exists and is not you, and the
+    amount fits your balance and limits. Nothing moves."""
+
+    to: str = Field(min_length=3, max_length=254, description="The recipient's email or phone")
+    asset: Asset
+    amount: Decimal
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _decimal(cls, value: Any) -> Decimal:
+        return to_decimal(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.asset not in WALLET_NETWORKS:
+            raise ValueError(f"{self.asset} is not held in wallets")
+        _exact_amount(self.amount, self.asset)
+        return self
+
+
+class TransferPreview(ResponseModel):
+    to: str = Field(description="The recipient as you typed it, normalised (email or +254…)")
+    asset: Asset
+    amount: Money
+    fee: Money = Field(description="Always zero: transfers between Qpeapay users are free")
+    total: Money = Field(description="What leaves your available balance")
+    available: Money
 
 
 class TransferDirection(StrEnum):

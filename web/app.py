@@ -1,4 +1,4 @@
-"""The web application: pages as data (web.routes), the session and CSRF middleware, error
+"""The web application: pages as data (web.routes), the session, origin and CSRF middleware, error
 pages, /static, and a typed lifespan holding the one HTTP client that reaches the API."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from web.device import DeviceCookie
 from web.headers import SecurityHeaders
 from web.routes import ROUTES
 from web.runtime import State, WebRuntime
-from web.session import CsrfMiddleware, SessionMiddleware
+from web.session import CsrfMiddleware, OriginMiddleware, SessionMiddleware
 from web.settings import WebSettings, get_settings
 from web.templating import STATIC_DIR, CachedStaticFiles, create_templates
 
@@ -62,6 +62,9 @@ def create_app(
                 secret=secret,
                 max_age_s=settings.session_max_age_s,
                 secure=settings.secure_cookies,
+            ),
+            Middleware(
+                OriginMiddleware, allowed=[settings.public_web_url], reject=errors.origin_rejected
             ),
             Middleware(CsrfMiddleware, reject=errors.csrf_rejected),
             Middleware(DeviceCookie, secure=settings.secure_cookies),

@@ -40,9 +40,11 @@ Refresh = Callable[["ApiClient"], Awaitable[bool]]
 class ApiError(Exception):
     """A non-2xx answer from the API (or no answer at all), as the contract's ErrorBody."""
 
-    def __init__(self, status: int, body: ErrorBody) -> None:
+    def __init__(self, status: int, body: ErrorBody, retry_after: int | None = None) -> None:
         self.status = status
         self.body = body
+        # Seconds the API asked us to wait (its Retry-After), so a page can say how long.
+        self.retry_after = retry_after
         super().__init__(f"{status} {body.error.code}: {body.error.message}")
 
     @classmethod
@@ -209,7 +211,13 @@ def _parse(answer: httpx.Response, response: type[M] | None) -> M | None:
                 message=f"The API answered {answer.status_code} without an error body.",
             )
         )
-    raise ApiError(answer.status_code, body)
+    raise ApiError(answer.status_code, body, retry_after=retry_after_of(answer))
+
+
+def retry_after_of(answer: httpx.Response) -> int | None:
+    """The answer's Retry-After in seconds (we send delay-seconds, never an HTTP date)."""
+    value = answer.headers.get("retry-after", "").strip()
+    return int(value) if value.isdigit() else None
 
 
 @lru_cache(maxsize=4)

@@ -22,7 +22,7 @@ MESSAGES: dict[str, str] = {
     "not_authenticated": "Your session has ended. Please sign in again.",
     "forbidden": "Your account is not allowed to do that.",
     "not_found": "We could not find that. It may have been removed.",
-    "rate_limited": "Too many attempts. Wait a minute, then try again.",
+    "rate_limited": "Too many attempts. Wait a little, then try again.",
     "idempotency_key_reused": "That form was already sent. Reload the page to start again.",
     "validation_failed": "Some details are not right. Check the form and try again.",
     "internal_error": "Something went wrong on our side. Please try again.",
@@ -34,7 +34,20 @@ MESSAGES: dict[str, str] = {
 
 
 def message_for(error: ApiError) -> str:
+    if error.code == "rate_limited" and error.retry_after:
+        return f"Too many attempts. Wait {wait_words(error.retry_after)}, then try again."
     return MESSAGES.get(error.code, error.error.message)
+
+
+def wait_words(seconds: int) -> str:
+    """45 → "45 seconds", 61 → "2 minutes", 7200 → "2 hours": never less than the wait."""
+    if seconds < 60:
+        return "1 second" if seconds == 1 else f"{seconds} seconds"
+    minutes = -(-seconds // 60)
+    if minutes < 60:
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
+    hours = -(-seconds // 3600)
+    return "1 hour" if hours == 1 else f"{hours} hours"
 
 
 def render_error(
@@ -72,6 +85,18 @@ async def csrf_rejected(request: Request) -> Response:
     )
 
 
+async def origin_rejected(request: Request) -> Response:
+    log.info("origin.rejected", path=request.url.path, method=request.method)
+    return render_error(
+        request,
+        403,
+        "For your safety Qpeapay only accepts forms sent from its own pages, and this one "
+        "came from somewhere else (or did not say where it came from). Open Qpeapay "
+        "yourself, then try again.",
+        title="This form did not come from Qpeapay",
+    )
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 404:
@@ -87,7 +112,10 @@ async def api_error(request: Request, exc: Exception) -> Response:
     reference = exc.error.reference
     if exc.status >= 500:
         log.warning("api.failed", code=exc.code, status=exc.status, reference=reference)
-    return render_error(request, exc.status, message_for(exc), reference=reference)
+    response = render_error(request, exc.status, message_for(exc), reference=reference)
+    if exc.retry_after:
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 async def server_error(request: Request, exc: Exception) -> Response:

@@ -3,8 +3,9 @@
 Invariants: the session lives only in an AES-GCM encrypted, authenticated cookie (HttpOnly,
 SameSite=Lax, Secure outside dev/test) that expires server-side too; a cookie that fails to
 decrypt, is stale or malformed is dropped and the request gets a fresh, empty session, never
-an error. Every unsafe request must carry this session's CSRF token as the form field
-`csrf_token` or the `X-CSRF-Token` header, or it is refused before any handler runs.
+an error. Every unsafe request must come from one of our own pages (its Origin, or without
+one its Referer, is the web app's origin) and carry this session's CSRF token as the form
+field `csrf_token` or the `X-CSRF-Token` header, or it is refused before any handler runs.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar, cast
+from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -261,6 +263,67 @@ class SessionMiddleware:
 
 
 Reject = Callable[[Request], Awaitable[Response]]
+
+
+async def _plain_wrong_origin(request: Request) -> Response:
+    return PlainTextResponse("This request did not come from our own pages.", status_code=403)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """ "scheme://host[:port]" of a URL, lower-cased, the scheme's default port left out;
+    None for anything that is not an absolute http(s) URL (an opaque "null" origin too)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"
+    return (
+        f"{scheme}://{host}"
+        if port in (None, _DEFAULT_PORTS[scheme])
+        else f"{scheme}://{host}:{port}"
+    )
+
+
+class OriginMiddleware:
+    """Refuses unsafe requests that did not come from one of the web app's own pages.
+
+    The origin a request came from is its Origin header, else its Referer's (every current
+    browser sends Origin on POST; the Referer covers the few that strip Origin on
+    same-origin requests). Ours are the configured public origins plus the one the request
+    came in on (scheme and Host), so a deployment reached on a second name keeps working.
+    A request naming neither is refused too: a browser always names one on a POST from our
+    pages, so only scripts and stripped requests come without, and they do not need the
+    customer's cookie. This stands beside the CSRF token, not instead of it.
+    """
+
+    def __init__(
+        self, app: ASGIApp, *, allowed: Iterable[str], reject: Reject = _plain_wrong_origin
+    ) -> None:
+        self.app = app
+        self.allowed = frozenset(o for o in (origin_of(url) for url in allowed) if o is not None)
+        self.reject = reject
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        conn = HTTPConnection(scope)
+        source = conn.headers.get("origin") or conn.headers.get("referer")
+        came_from = origin_of(source) if source else None
+        here = origin_of(f"{conn.url.scheme}://{conn.headers.get('host', '')}/")
+        if came_from is None or came_from not in self.allowed | {here}:
+            response = await self.reject(Request(scope, receive))
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 async def _plain_forbidden(request: Request) -> Response:

@@ -1,5 +1,6 @@
 """P2P transfers: find the recipient by email or phone, then pay them in the ledger at once.
 
+    preview(session, runtime, sender_id, query) -> TransferPreview   checks only, rate limited
     send(session, runtime, sender_id, body, ip) -> Transfer
     get(session, user_id, transfer_id) / to_wire(row, viewer_id)
 
@@ -17,6 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.audit import service as audit
+from backend.auth import ratelimit
 from backend.errors import InvalidRequest, NotFound
 from backend.events import service as events
 from backend.runtime import Runtime
@@ -28,7 +30,12 @@ from contract.kyc import KycTier
 from contract.money import Asset, Money
 from contract.users import Role, normalise_email, normalise_kenyan_mobile
 from contract.wallets import Transfer as TransferOut
-from contract.wallets import TransferDirection, TransferRequest
+from contract.wallets import (
+    TransferDirection,
+    TransferPreview,
+    TransferPreviewQuery,
+    TransferRequest,
+)
 
 
 class RecipientNotFound(NotFound):
@@ -48,7 +55,7 @@ class RecipientAmbiguous(InvalidRequest):
 
 class SendToSelf(InvalidRequest):
     code = "send_to_self"
-    message = "You cannot send money to yourself."
+    message = "That is your own account: send to someone else's email or phone number."
 
 
 class RecipientInvalid(InvalidRequest):
@@ -93,6 +100,33 @@ async def find_recipient(session: AsyncSession, sender_id: str, to: str) -> User
     if recipient.kyc_tier is KycTier.tier_0:
         raise RecipientNotVerified(param="to")
     return recipient
+
+
+async def preview(
+    session: AsyncSession, runtime: Runtime, sender_id: str, query: TransferPreviewQuery
+) -> TransferPreview:
+    """What `send` would refuse (verification, recipient, balance, limits), checked without
+    moving or counting anything. Each call counts against the sender's lookup rate limit,
+    so the preview cannot be used to test a list of emails or phone numbers."""
+    await ratelimit.limiter(runtime).hit(
+        runtime.settings.rate_limit_recipient_lookup, "recipient-lookup", sender_id
+    )
+    await wallets.may_send(session, sender_id)
+    await find_recipient(session, sender_id, query.to)
+    amount = Money(amount=query.amount, asset=query.asset)
+    balance = (await wallets.balances(session, sender_id))[query.asset]
+    available = Money(amount=balance.available, asset=query.asset)
+    if amount > available:
+        raise wallets.InsufficientBalance(available, amount)
+    await wallets.check_limits(session, runtime, sender_id, amount)
+    return TransferPreview(
+        to=_parse(query.to)[1],
+        asset=query.asset,
+        amount=amount,
+        fee=Money.zero(query.asset),
+        total=amount,
+        available=available,
+    )
 
 
 async def send(

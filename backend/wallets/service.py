@@ -97,6 +97,15 @@ async def count_against_limits(
     await limits.record(session, runtime.settings, user_id, LimitAction.withdraw, value, reference)
 
 
+async def check_limits(
+    session: AsyncSession, runtime: Runtime, user_id: str, amount: Money
+) -> None:
+    """What `count_against_limits` would refuse, without counting or locking anything
+    (previews)."""
+    value = await rates.kes_value(runtime, amount, Rounding.customer_pays)
+    await limits.check(session, runtime.settings, user_id, LimitAction.withdraw, value)
+
+
 async def _spend(
     session: AsyncSession,
     user_id: str,

@@ -32,8 +32,11 @@ async def get_withdrawal(call: Call) -> Withdrawal:
 
 ENDPOINTS = [
     Endpoint("GET", "/v1/withdrawals/preview", preview_withdrawal, WALLET_HOLDERS,
-             "What a withdrawal would cost now (fees, total); nothing is held",
-             query=WithdrawalPreviewQuery, response=WithdrawalPreview, errors=(400, 503),
+             "What a withdrawal would cost now (fees, total), or the most you can send "
+             "with `amount` left out; refused as the withdrawal would be (balance, "
+             "limits), and nothing is held",
+             query=WithdrawalPreviewQuery, response=WithdrawalPreview,
+             errors=(400, 403, 409, 503),
              tags=("wallets",)),
     Endpoint("POST", "/v1/withdrawals", create_withdrawal, WALLET_HOLDERS,
              "Send crypto to an address: funds are held, then signed, broadcast and "

@@ -1,7 +1,8 @@
 """Withdrawals: price, request (hold the funds or settle internally), read, and the one
 `transition` with what each final status does to the ledger.
 
-    preview(session, runtime, user_id, query)           fees and total, nothing held
+    preview(session, runtime, user_id, query)           fees and total (or the most that
+                                                        can be sent), checked, nothing held
     request(session, runtime, user_id, body, ip)        the withdrawal, funds held
     transition(session, row, to, **values)              compare-and-set + event
     confirm(session, row, **values) / fail(session, row, code, message, **values)
@@ -63,6 +64,17 @@ class AddressNotAllowed(InvalidRequest):
     message = "This address belongs to Qpeapay's treasury and cannot receive withdrawals."
 
 
+class NothingToSend(Conflict):
+    code = "insufficient_funds"
+
+    def __init__(self, available: Money) -> None:
+        super().__init__(
+            f"Your available {available.asset} balance ({available.amount:f}) does not "
+            "cover the fees of a withdrawal.",
+            param="amount",
+        )
+
+
 class FeeChanged(Conflict):
     code = "fee_changed"
 
@@ -96,6 +108,29 @@ class Priced:
         return next((line for line in self.fees if line.kind is kind), None)
 
 
+async def _destination(
+    session: AsyncSession, runtime: Runtime, user_id: str, network: Network, address: str
+) -> tuple[str, str | None]:
+    """(canonical address, the customer it belongs to when it is another one's deposit
+    address); refuses the sender's own address and the treasury's."""
+    destination = addresses.canonical(network, address, runtime.settings)
+    ours = (await keys.by_addresses(session, network, [destination])).get(destination)
+    if ours is not None and ours.purpose == AddressPurpose.hot_wallet:
+        raise AddressNotAllowed(param="address")
+    if ours is not None and ours.purpose == AddressPurpose.deposit:
+        if ours.owner_id == user_id:
+            raise OwnAddress(param="address")
+        return destination, ours.owner_id
+    return destination, None
+
+
+async def _fees(
+    runtime: Runtime, recipient_id: str | None, amount: Money, network: Network
+) -> list[FeeLine]:
+    # An internal withdrawal moves no coins, so there is nothing to pay for.
+    return [] if recipient_id is not None else await fees.withdrawal(runtime, amount, network)
+
+
 async def price(
     session: AsyncSession,
     runtime: Runtime,
@@ -106,38 +141,62 @@ async def price(
     amount: Decimal,
 ) -> Priced:
     """Where the withdrawal goes (checked, canonical, ours or not) and what it costs."""
-    destination = addresses.canonical(network, address, runtime.settings)
-    ours = (await keys.by_addresses(session, network, [destination])).get(destination)
-    recipient_id: str | None = None
-    if ours is not None and ours.purpose == AddressPurpose.hot_wallet:
-        raise AddressNotAllowed(param="address")
-    if ours is not None and ours.purpose == AddressPurpose.deposit:
-        if ours.owner_id == user_id:
-            raise OwnAddress(param="address")
-        recipient_id = ours.owner_id
+    destination, recipient_id = await _destination(session, runtime, user_id, network, address)
     money = Money(amount=amount, asset=asset)
-    # An internal withdrawal moves no coins, so there is nothing to pay for.
-    lines = [] if recipient_id is not None else await fees.withdrawal(runtime, money, network)
+    lines = await _fees(runtime, recipient_id, money, network)
     return Priced(asset, network, destination, recipient_id, money, lines)
+
+
+async def _most(
+    runtime: Runtime, recipient_id: str | None, available: Money, network: Network
+) -> Money:
+    """The largest amount whose total (fees included) fits in `available`. Fees never fall
+    as the amount grows, so `available` less the fee on all of it always fits; one more
+    step takes back what that over-counted when it still fits."""
+
+    async def fee(amount: Money) -> Money:
+        lines = await _fees(runtime, recipient_id, amount, network)
+        return sum((line.amount for line in lines), Money.zero(available.asset))
+
+    first = available - await fee(available)
+    if not first.amount > 0:
+        raise NothingToSend(available)
+    closer = available - await fee(first)
+    return closer if closer + await fee(closer) <= available else first
 
 
 async def preview(
     session: AsyncSession, runtime: Runtime, user_id: str, query: WithdrawalPreviewQuery
 ) -> WithdrawalPreview:
-    priced = await price(
-        session, runtime, user_id, query.asset, query.network, query.address, query.amount
-    )
+    """What the withdrawal would cost, refused as `request` would refuse it (verification,
+    address, balance, limits) without holding or counting anything."""
+    await wallets.may_send(session, user_id)
+    destination, recipient_id = (None, None)
+    if query.address is not None:
+        destination, recipient_id = await _destination(
+            session, runtime, user_id, query.network, query.address
+        )
     balance = (await wallets.balances(session, user_id))[query.asset]
+    available = Money(amount=balance.available, asset=query.asset)
+    if query.amount is None:
+        amount = await _most(runtime, recipient_id, available, query.network)
+    else:
+        amount = Money(amount=query.amount, asset=query.asset)
+    lines = await _fees(runtime, recipient_id, amount, query.network)
+    fee = sum((line.amount for line in lines), Money.zero(query.asset))
+    if amount + fee > available:
+        raise wallets.InsufficientBalance(available, amount + fee)
+    await wallets.check_limits(session, runtime, user_id, amount)
     return WithdrawalPreview(
-        asset=priced.asset,
-        network=priced.network,
-        address=priced.address,
-        internal=priced.internal,
-        amount=priced.amount,
-        fees=priced.fees,
-        fee=priced.fee,
-        total=priced.total,
-        available=Money(amount=balance.available, asset=priced.asset),
+        asset=query.asset,
+        network=query.network,
+        address=destination,
+        internal=recipient_id is not None,
+        amount=amount,
+        fees=lines,
+        fee=fee,
+        total=amount + fee,
+        available=available,
     )
 
 

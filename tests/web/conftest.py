@@ -49,7 +49,10 @@ def web_client(
         client=("127.0.0.1", 40002),
         raise_app_exceptions=raise_app_exceptions,
     )
-    return httpx.AsyncClient(transport=transport, base_url="http://web.test")
+    # A browser names the page a POST came from; the web app refuses requests that do not.
+    return httpx.AsyncClient(
+        transport=transport, base_url="http://web.test", headers={"Origin": "http://web.test"}
+    )
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from contract.system import Health
 from tests.conftest import WithState
 from tests.identity import PASSWORD, make_account
 from web.app import create_app
-from web.client import ApiClient, ApiError, api, browser, client_key
-from web.errors import MESSAGES, message_for
+from web.client import ApiClient, ApiError, _parse, api, browser, client_key
+from web.errors import MESSAGES, message_for, wait_words
 from web.session import ACCESS_TOKEN, REFRESH_TOKEN, Session, SessionCodec
 from web.settings import WebSettings
 
@@ -240,7 +240,9 @@ async def test_pages_reach_the_api_as_the_signed_in_browser(
         )
         async with httpx.AsyncClient(transport=transport, base_url="http://web.test") as browser:
             browser.cookies.set("qpeapay_session", session_codec.seal(session.dump()))
-            answer = await browser.post("/_create", headers={"X-CSRF-Token": token})
+            answer = await browser.post(
+                "/_create", headers={"X-CSRF-Token": token, "Origin": "http://web.test"}
+            )
     assert (answer.status_code, answer.text) == (200, "True")
     (request,) = sent
     assert str(request.url) == "http://api.test/v1/things"
@@ -270,7 +272,7 @@ async def test_the_api_hears_the_browsers_real_address_never_one_it_wrote(
         signed_in = await browser.post(
             "/login",
             data={"email": account.email, "password": PASSWORD, "csrf_token": token.group(1)},
-            headers={"X-Forwarded-For": "6.6.6.6"},
+            headers={"X-Forwarded-For": "6.6.6.6", "Origin": "http://web.test"},
         )
         assert signed_in.status_code == 303, signed_in.text
     sessions = (await api.get("/v1/me/sessions", headers=account.headers)).json()["data"]
@@ -288,3 +290,20 @@ def test_the_web_app_reads_forwarded_for_only_from_its_own_proxies() -> None:
     # Straight from the internet, or with no proxy configured: the peer, whatever it says.
     assert browser(arriving("41.90.1.7", "197.248.1.9"), proxies).ip == "41.90.1.7"
     assert browser(arriving("10.0.0.5", "197.248.1.9"), []).ip == "10.0.0.5"
+
+
+def test_a_rate_limit_says_how_long_to_wait_from_the_retry_after() -> None:
+    answer = httpx.Response(
+        429,
+        headers={"Retry-After": "61"},
+        json={"error": {"type": "rate_limit_error", "code": "rate_limited", "message": "Slow."}},
+    )
+
+    with pytest.raises(ApiError) as raised:
+        _parse(answer, Echo)
+
+    assert raised.value.retry_after == 61
+    assert message_for(raised.value) == "Too many attempts. Wait 2 minutes, then try again."
+    assert [wait_words(s) for s in (1, 45, 60, 3600, 3601)] == [
+        "1 second", "45 seconds", "1 minute", "1 hour", "2 hours",
+    ]  # fmt: skip

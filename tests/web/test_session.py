@@ -4,6 +4,7 @@ middleware, and on the real web app."""
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -240,3 +241,74 @@ async def test_clearing_the_session_retires_its_tokens(browser: httpx.AsyncClien
     assert (await browser.post("/sign-out", headers={"X-CSRF-Token": token})).text == "bye"
     response = await browser.post("/submit", headers={"X-CSRF-Token": token})
     assert response.status_code == 403
+
+
+# --- where a state-changing request came from (the real web app) -----------------------
+
+
+async def _login_attempt(web: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+    """A correct CSRF token, a wrong password: 403 means refused before the page ran."""
+    token = re.search(r'name="csrf_token" value="([^"]+)"', (await web.get("/login")).text)
+    assert token is not None
+    data = {"email": "someone@example.test", "password": "wrong", "csrf_token": token.group(1)}
+    web.headers.pop("origin", None)
+    return await web.post("/login", data=data, headers=headers)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "http://web.test.evil.example"},
+        {"Origin": "https://web.test"},  # another scheme is another origin
+        {"Origin": "null"},
+        {"Referer": "https://evil.example/pay"},
+        {"Origin": "https://evil.example", "Referer": "http://web.test/login"},
+        {},
+    ],
+)
+async def test_a_state_change_from_another_origin_or_from_nowhere_is_refused(
+    web: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    refused = await _login_attempt(web, headers)
+
+    assert refused.status_code == 403
+    assert "This form did not come from Qpeapay" in refused.text
+    assert "Open Qpeapay yourself, then try again." in refused.text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "http://web.test"},
+        {"Origin": "HTTP://WEB.TEST:80"},
+        {"Referer": "http://web.test/login?next=/wallet"},  # no Origin: its Referer counts
+    ],
+)
+async def test_a_state_change_from_our_own_pages_goes_through(
+    web: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    answered = await _login_attempt(web, headers)
+
+    assert answered.status_code != 403, answered.text  # the login page itself answered
+    assert "did not come from Qpeapay" not in answered.text
+
+
+async def test_the_host_a_request_came_in_on_counts_as_ours_and_only_that_one(
+    web: httpx.AsyncClient,
+) -> None:
+    other_name = {"Host": "pay.example.test", "Origin": "http://pay.example.test"}
+    mixed = {"Host": "pay.example.test", "Origin": "http://elsewhere.example.test"}
+
+    assert (await _login_attempt(web, other_name)).status_code != 403
+    assert (await _login_attempt(web, mixed)).status_code == 403
+
+
+async def test_the_csrf_token_is_still_needed_from_our_own_origin(web: httpx.AsyncClient) -> None:
+    await web.get("/login")
+    response = await web.post(
+        "/login", data={"email": "a@example.test", "password": "x", "csrf_token": "forged"}
+    )
+
+    assert response.status_code == 403
+    assert "This form has expired or did not come from Qpeapay" in response.text

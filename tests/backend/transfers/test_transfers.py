@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backend.db import unit_of_work, utcnow
+from backend.limits.models import LimitUsage
 from backend.runtime import Runtime
 from backend.transfers.models import Transfer
 from backend.users.models import User
@@ -217,3 +218,70 @@ async def test_transfers_count_against_the_send_limits(
     await unlimited(api, admin, customer)
     assert (await send(api, customer, to=merchant.email, asset="BTC", amount="1")).status_code \
         == 201  # fmt: skip
+
+
+async def preview(api: httpx.AsyncClient, sender: Account, **query: str) -> httpx.Response:
+    return await api.get("/v1/transfers/preview", params=query, headers=sender.headers)
+
+
+async def test_a_preview_checks_everything_the_transfer_would_and_moves_nothing(
+    api: httpx.AsyncClient, runtime: Runtime, customer: Account, merchant: Account
+) -> None:
+    await credit(runtime, customer.user_id, "10", Asset.USDT, Network.tron)
+    await credit(runtime, customer.user_id, "2", Asset.BTC, Network.bitcoin)
+    local = "0" + merchant.phone.removeprefix("+254")
+
+    fine = await preview(api, customer, to=local, asset="USDT", amount="7.5")
+    cases = {
+        "unknown": await preview(api, customer, to="nobody@example.test", asset="USDT",
+                                 amount="1"),
+        "self": await preview(api, customer, to=customer.email, asset="USDT", amount="1"),
+        "over": await preview(api, customer, to=merchant.email, asset="USDT", amount="10.5"),
+        "limit": await preview(api, customer, to=merchant.email, asset="BTC", amount="1"),
+    }  # fmt: skip
+
+    assert fine.status_code == 200, fine.text
+    assert fine.json() == {
+        "to": merchant.phone, "asset": "USDT",
+        "amount": {"amount": "7.500000", "asset": "USDT"},
+        "fee": {"amount": "0.000000", "asset": "USDT"},
+        "total": {"amount": "7.500000", "asset": "USDT"},
+        "available": {"amount": "10.000000", "asset": "USDT"},
+    }  # fmt: skip
+    answers = {name: (r.status_code, r.json()["error"]["code"]) for name, r in cases.items()}
+    assert answers == {
+        "unknown": (404, "recipient_not_found"),
+        "self": (400, "send_to_self"),
+        "over": (409, "insufficient_funds"),
+        "limit": (403, "limit_exceeded"),
+    }
+    assert "No Qpeapay account has that email or phone number." in cases["unknown"].text
+    assert "your own account" in cases["self"].text
+    assert await available(api, merchant, Asset.USDT) == 0
+    assert await available(api, customer, Asset.USDT) == 10
+    assert await transfers_in_db(runtime) == 0
+    async with unit_of_work(runtime.sessionmaker) as session:
+        assert not await session.scalar(select(func.count()).select_from(LimitUsage))
+
+
+async def test_a_preview_needs_a_signed_in_sender_and_is_rate_limited(
+    api: httpx.AsyncClient, runtime: Runtime, customer: Account, merchant: Account
+) -> None:
+    anonymous = await api.get(
+        "/v1/transfers/preview", params={"to": merchant.email, "asset": "USDT", "amount": "1"}
+    )
+    assert anonymous.status_code == 401
+
+    runtime.settings.rate_limit_recipient_lookup = "3/hour"
+    try:
+        answers = [
+            await preview(api, customer, to=f"guess{n}@example.test", asset="USDT", amount="1")
+            for n in range(4)
+        ]
+        others = await preview(api, merchant, to=customer.email, asset="USDT", amount="1")
+    finally:
+        runtime.settings.rate_limit_recipient_lookup = "30/hour"
+
+    assert [answer.status_code for answer in answers] == [404, 404, 404, 429]
+    assert int(answers[-1].headers["retry-after"]) > 0
+    assert others.status_code == 409  # another sender has their own budget (and no USDT)

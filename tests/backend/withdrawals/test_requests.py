@@ -297,3 +297,63 @@ async def test_a_hundred_concurrent_withdrawals_never_overdraw(
     assert Decimal(usdt["available"]) == 500 - fits * total >= 0
     assert await withdrawals_in_db(runtime) == fits
     await books_balance(runtime)
+
+
+async def test_a_preview_refuses_what_the_request_would_refuse(
+    api: httpx.AsyncClient, runtime: Runtime, customer: Account
+) -> None:
+    await credit(runtime, customer.user_id, "10", Asset.USDT, Network.tron)
+    await credit(runtime, customer.user_id, "2", Asset.BTC, Network.bitcoin)
+
+    async def preview(**query: str) -> httpx.Response:
+        return await api.get("/v1/withdrawals/preview", params=query, headers=customer.headers)
+
+    over = await preview(asset="USDT", network="tron", address=TRX_ADDRESS, amount="10")
+    limit = await preview(asset="BTC", network="bitcoin", address=BTC_ADDRESS, amount="1")
+
+    assert over.status_code == 409, over.text
+    assert over.json()["error"]["code"] == "insufficient_funds"
+    assert over.json()["error"]["param"] == "amount"
+    assert "Your available USDT balance is 10.000000" in over.json()["error"]["message"]
+    assert limit.status_code == 403 and limit.json()["error"]["code"] == "limit_exceeded"
+    async with unit_of_work(runtime.sessionmaker) as session:
+        assert not await session.scalar(select(func.count()).select_from(LimitUsage))
+
+
+async def test_a_preview_without_an_amount_is_the_most_that_can_be_sent(
+    api: httpx.AsyncClient, runtime: Runtime, customer: Account
+) -> None:
+    await credit(runtime, customer.user_id, "50", Asset.USDT, Network.tron)
+    query = {"asset": "USDT", "network": "tron"}
+
+    most = await api.get("/v1/withdrawals/preview", params=query, headers=customer.headers)
+
+    assert most.status_code == 200, most.text
+    body = most.json()
+    amount, total = Decimal(body["amount"]["amount"]), Decimal(body["total"]["amount"])
+    assert body["address"] is None and 0 < amount < 50 and total <= 50
+    # One unit more no longer fits: it is the most, not merely something that fits.
+    more = await api.get(
+        "/v1/withdrawals/preview",
+        params=query | {"address": TRX_ADDRESS, "amount": str(amount + Decimal("0.000001"))},
+        headers=customer.headers,
+    )
+    assert more.status_code == 409
+    sent = await withdraw(api, customer, **query, address=TRX_ADDRESS, amount=str(amount))
+    assert sent.status_code == 201, sent.text
+    assert await available(api, customer, Asset.USDT) == 50 - total
+
+
+async def test_the_most_that_can_be_sent_is_refused_when_fees_eat_the_balance(
+    api: httpx.AsyncClient, runtime: Runtime, customer: Account
+) -> None:
+    await credit(runtime, customer.user_id, "0.01", Asset.USDT, Network.ethereum)
+
+    most = await api.get(
+        "/v1/withdrawals/preview",
+        params={"asset": "USDT", "network": "ethereum"},
+        headers=customer.headers,
+    )
+
+    assert most.status_code == 409
+    assert "does not cover the fees" in most.json()["error"]["message"]

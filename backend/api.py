@@ -71,11 +71,27 @@ class Call:
         return self.principal
 
 
+# The OpenAPI security schemes an Access rule names: both travel as `Authorization: Bearer`;
+# a requirement lists the roles, or the API key scope, it needs.
+ACCESS_TOKEN, API_KEY = "accessToken", "apiKey"
+
+
 class Access(Protocol):
-    """Who may call an endpoint. `authorize` sets `call.principal` or raises 401/403."""
+    """Who may call an endpoint. `authorize` sets `call.principal` or raises 401/403.
+
+    `statuses` are the error statuses `authorize` itself can answer, and `security` the
+    OpenAPI security requirements it accepts (none for a public rule); the OpenAPI
+    document is built from both.
+    """
 
     @property
     def description(self) -> str: ...
+
+    @property
+    def statuses(self) -> frozenset[int]: ...
+
+    @property
+    def security(self) -> list[dict[str, list[str]]]: ...
 
     async def authorize(self, call: Call) -> None: ...
 
@@ -83,6 +99,11 @@ class Access(Protocol):
 @dataclass(frozen=True)
 class _Public:
     description: str = "public"
+    statuses: frozenset[int] = frozenset()
+
+    @property
+    def security(self) -> list[dict[str, list[str]]]:
+        return []
 
     async def authorize(self, call: Call) -> None:
         return None
@@ -102,11 +123,19 @@ class Endpoint:
     summary: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
+    # A contract model, or (for a handler that renders its own Response) a JSON schema.
     response: Any = None
     status: int = 200
     tags: tuple[str, ...] = ()
-    # Error statuses worth documenting beyond the ones every endpoint can answer.
+    # Error statuses the handler (or the services it calls) can answer, rendered with the
+    # error body. Those the wrapper and the access rule answer are derived, not listed.
     errors: tuple[int, ...] = field(default=())
+    # Other statuses answered with a body of their own: (status, model).
+    other_responses: tuple[tuple[int, Any], ...] = ()
+    # The media type of the success response when the handler returns a Response itself.
+    media_type: str = "application/json"
+    # The OpenAPI operationId, unique in the API; the handler's name unless given.
+    operation_id: str | None = None
 
     def route(self) -> Route:
         return Route(self.path, _wrap(self), methods=[self.method], name=self.summary)

@@ -65,6 +65,6 @@ def create_app(
         exception_handlers={QpeapayError: _render_error, HTTPException: _render_http},
         lifespan=lifespan(settings),
     )
-    app.state.openapi = build(endpoints, package_version())
+    app.state.openapi = build(endpoints, package_version(), settings.public_api_url)
     app.state.settings = settings
     return app

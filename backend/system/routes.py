@@ -44,8 +44,9 @@ ENDPOINTS = [
     Endpoint("GET", "/healthz", healthz, PUBLIC, "Process is up", response=Health,
              tags=("system",)),
     Endpoint("GET", "/readyz", readyz, PUBLIC, "Dependencies are reachable",
-             response=Readiness, errors=(503,), tags=("system",)),
-    Endpoint("GET", "/metrics", metrics, PUBLIC, "Prometheus metrics", tags=("system",)),
+             response=Readiness, other_responses=((503, Readiness),), tags=("system",)),
+    Endpoint("GET", "/metrics", metrics, PUBLIC, "Prometheus metrics",
+             response={"type": "string"}, media_type="text/plain", tags=("system",)),
     Endpoint("GET", "/v1/openapi.json", openapi, PUBLIC, "This API's OpenAPI document",
-             tags=("system",)),
+             response={"type": "object"}, tags=("system",)),
 ]  # fmt: skip

@@ -49,5 +49,5 @@ async def admin_audit(call: Call) -> Page[AuditEvent]:
 
 ENDPOINTS = [
     Endpoint("GET", "/v1/admin/audit", admin_audit, admin_only, "The audit log",
-             query=AuditQuery, response=Page[AuditEvent], tags=("admin",)),
+             query=AuditQuery, response=Page[AuditEvent], errors=(400,), tags=("admin",)),
 ]  # fmt: skip

@@ -48,7 +48,7 @@ ENDPOINTS = [
              response=User, tags=("me",)),
     Endpoint("GET", "/v1/admin/users", admin_list_users, admin_only,
              "Find users by email or phone", query=AdminUserQuery, response=Page[User],
-             tags=("admin",)),
+             errors=(400,), tags=("admin",)),
     Endpoint("GET", "/v1/admin/users/{user_id}", admin_get_user, admin_only, "One user",
              response=User, errors=(404,), tags=("admin",)),
     Endpoint("POST", "/v1/admin/users/{user_id}/kyc", admin_set_kyc, admin_only,

@@ -77,6 +77,38 @@ _SECURITY_SCHEMES = {
 }
 
 
+# Response headers, each documented where it can be sent (none is always required).
+_HEADERS = {
+    "X-Request-Id": {
+        "description": "This request's id (the caller's own X-Request-Id when it sent a "
+        "well-formed one); quote it to support.",
+        "schema": {"type": "string"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "WWW-Authenticate": {
+        "description": "The scheme to authenticate with, when the credentials were missing "
+        "or not valid.",
+        "schema": {"type": "string"},
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored answer to an earlier request with the "
+        "same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
+_HEADERS_BY_STATUS = {401: ["WWW-Authenticate"], 429: ["Retry-After"], 503: ["Retry-After"]}
+
+
+def _headers(status: int, method: str) -> dict[str, Any]:
+    names = ["X-Request-Id", *_HEADERS_BY_STATUS.get(status, [])]
+    if method == "POST" and status < 300:  # only an answer the handler gave is stored
+        names.append("Idempotent-Replayed")
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+
 class _ComponentNames(GenerateJsonSchema):
     """Component names an integrator's client generator can use as class names: a generic
     model reads as one word (`Page[Transaction]` is `TransactionPage`)."""
@@ -245,6 +277,8 @@ def _operation(ep: Endpoint, schemas: _Schemas) -> dict[str, Any]:
     error = _content(schemas.ref(ErrorBody, "serialization"))
     for status in sorted(statuses - {int(code) for code in responses}):
         responses[str(status)] = {"description": _ERROR_TEXT.get(status, "Error"), "content": error}
+    for status, response in responses.items():
+        response["headers"] = _headers(int(status), ep.method)
     operation["responses"] = dict(sorted(responses.items()))
     return operation
 
@@ -275,7 +309,11 @@ def build(
         "tags": [{"name": name, "description": text} for name, text in _TAGS if name in used_tags]
         + [{"name": name} for name in sorted(used_tags - {name for name, _ in _TAGS})],
         "paths": paths,
-        "components": {"schemas": schemas.components, "securitySchemes": _SECURITY_SCHEMES},
+        "components": {
+            "schemas": schemas.components,
+            "headers": _HEADERS,
+            "securitySchemes": _SECURITY_SCHEMES,
+        },
     }
     if server_url is not None:
         document["servers"] = [{"url": server_url.rstrip("/"), "description": "This API"}]

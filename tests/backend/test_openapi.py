@@ -42,12 +42,21 @@ def test_the_document_is_valid_openapi() -> None:
 
 
 def test_every_reference_names_a_component() -> None:
-    components = SPEC["components"]["schemas"]
     refs = _refs(SPEC)
     assert "#/components/schemas/TransactionPage" in refs
+    assert "#/components/headers/Retry-After" in refs
     for ref in refs:
-        assert ref.startswith("#/components/schemas/"), ref
-        assert ref.rpartition("/")[2] in components, ref
+        assert ref.startswith("#/components/"), ref
+        _, kind, name = ref.removeprefix("#/").split("/")
+        assert name in SPEC["components"][kind], ref
+
+
+def test_responses_document_the_headers_they_can_carry() -> None:
+    quote = SPEC["paths"]["/v1/quotes"]["post"]["responses"]
+    assert set(quote["201"]["headers"]) == {"X-Request-Id", "Idempotent-Replayed"}
+    assert set(quote["429"]["headers"]) == {"X-Request-Id", "Retry-After"}
+    assert set(quote["503"]["headers"]) == {"X-Request-Id", "Retry-After"}
+    assert set(quote["401"]["headers"]) == {"X-Request-Id", "WWW-Authenticate"}
 
 
 def test_generic_components_read_as_one_word() -> None:

@@ -26,11 +26,14 @@ from backend.errors import (
     BodyTooLarge,
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
+    InvalidCharacters,
     InvalidJson,
+    JsonTooDeep,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from backend.runtime import Runtime
+from contract import wire
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -169,9 +172,36 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = wire.loads(raw)
+    except wire.JsonTooDeep as exc:
+        raise JsonTooDeep(f"The body nests deeper than {exc.limit} levels.") from exc
+    except ValueError as exc:
         raise InvalidJson() from exc
+    unsafe = wire.find_unsafe_text(data)
+    if unsafe is not None:
+        # A key that is itself unsafe is not echoed back.
+        named = all(wire.unsafe_character(str(part), single_line=True) is None for part in unsafe)
+        param = ".".join(str(part) for part in unsafe) if unsafe and named else None
+        raise InvalidCharacters(_unsafe_message(param), param=param)
+    return data
+
+
+def _unsafe_message(param: str | None) -> str:
+    allowed = "may not contain NUL, other control characters or lone surrogates"
+    return f"{param}: text {allowed}." if param else f"Text {allowed}."
+
+
+def check_text_params(request: Request) -> None:
+    """Path and query values are single lines of text: refuse control characters in them
+    (PostgreSQL cannot even store NUL) before any of them reaches a query."""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and wire.unsafe_character(value, single_line=True):
+            raise InvalidCharacters(_unsafe_message(name), param=name)
+    for name, value in request.query_params.multi_items():
+        if wire.unsafe_character(name, single_line=True):
+            raise InvalidCharacters(_unsafe_message(None))
+        if wire.unsafe_character(value, single_line=True):
+            raise InvalidCharacters(_unsafe_message(name), param=name)
 
 
 def validate(model: type[M], data: Any) -> M:
@@ -252,6 +282,7 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             # validation messages, and a refused caller costs us no body parsing.
             await endpoint.access.authorize(call)
             request.state.principal = call.principal
+            check_text_params(request)
             if endpoint.query is not None:
                 call.query = validate(endpoint.query, dict(request.query_params))
             raw_body = b""

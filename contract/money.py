@@ -66,8 +66,39 @@ class MixedAssets(ValueError):
         super().__init__(f"cannot combine {left} with {right}")
 
 
+# Decimal's default context keeps 28 significant digits, and quantize() raises rather than
+# rounds when the result needs more: an amount of an asset may have as many digits before
+# the point as its exponent leaves (10 for ETH, 26 for KES).
+PRECISION = 28
+
+# What a caller may ask for in one request: under ten billion of any asset, beyond any
+# payment or limit this product handles, and small enough that every fee, conversion and
+# sum derived from it stays well inside Money's range.
+MAX_REQUEST_DIGITS = 10
+
+
 def quantum(asset: Asset) -> Decimal:
     return Decimal(1).scaleb(-EXPONENT[asset])
+
+
+def whole_digits(value: Decimal) -> int:
+    """Digits before the decimal point (0 for a zero or a pure fraction)."""
+    return max(value.adjusted() + 1, 0) if value else 0
+
+
+def max_whole_digits(asset: Asset) -> int:
+    return PRECISION - EXPONENT[asset]
+
+
+def requested_amount(value: Any) -> Decimal:
+    """Parse an amount a caller sent, refusing one with more than MAX_REQUEST_DIGITS digits
+    before the decimal point."""
+    parsed = to_decimal(value)
+    if whole_digits(parsed) > MAX_REQUEST_DIGITS:
+        raise ValueError(
+            f"amounts have at most {MAX_REQUEST_DIGITS} digits before the decimal point"
+        )
+    return parsed
 
 
 def to_decimal(value: Any) -> Decimal:
@@ -103,6 +134,11 @@ class Money(BaseModel):
 
     @model_validator(mode="after")
     def _exact(self) -> Self:
+        if whole_digits(self.amount) > max_whole_digits(self.asset):
+            raise ValueError(
+                f"{self.asset} amounts have at most {max_whole_digits(self.asset)} digits "
+                "before the decimal point"
+            )
         if self.amount != self.amount.quantize(quantum(self.asset)):
             raise ValueError(f"{self.asset} has {EXPONENT[self.asset]} decimals")
         # Normalise the exponent so equal amounts compare and serialise alike.
@@ -124,6 +160,8 @@ class Money(BaseModel):
     @classmethod
     def rounded(cls, amount: Decimal, asset: Asset, rounding: Rounding) -> Money:
         """Quantize an exact intermediate result, rounding the way the caller names."""
+        if whole_digits(amount) > max_whole_digits(asset):
+            raise ValueError(f"{amount} {asset} is beyond what an amount of it can hold")
         return cls(
             amount=amount.quantize(quantum(asset), rounding=_ROUNDING_MODE[rounding]),
             asset=asset,

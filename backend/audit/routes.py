@@ -14,7 +14,8 @@ async def admin_audit(call: Call) -> Page[AuditEvent]:
     query: AuditQuery = call.query
     before: int | None = None
     if query.cursor is not None:
-        if not query.cursor.isdigit():
+        # A sequence number: ASCII digits that fit PostgreSQL's bigint.
+        if not (query.cursor.isascii() and query.cursor.isdigit() and len(query.cursor) <= 18):
             raise InvalidRequest("The cursor is not valid.", param="cursor")
         before = int(query.cursor)
     rows = await service.page(

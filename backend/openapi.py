@@ -2,10 +2,10 @@
 
 What an operation documents is derived from what can answer it, never listed by hand:
 the access rule (its security requirements and the 401/403/429 it answers), the wrapper
-(422 for a bad query; the Idempotency-Key header with its 400 and 409 on every POST;
-400, 413, 415 and 422 for a body; 204 from a handler that may return nothing; 500 from
-the last line of defence anywhere), and the statuses the endpoint declares its handler
-answers. Every `$ref` names a component the document holds (a test validates it whole).
+(400 for control characters in a path or query value, anywhere; 422 for a bad query; the
+Idempotency-Key header with its 400 and 409 on every POST; 400, 413, 415 and 422 for a
+body; 204 from a handler that may return nothing; 500 from the last line of defence
+anywhere), and the statuses the endpoint declares its handler answers. Every `$ref` names a component the document holds (a test validates it whole).
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ _ERROR_TEXT = {
     503: "Unavailable",
 }
 _SUCCESS_TEXT = {200: "OK", 201: "Created", 204: "No content"}
-# Answered by the middleware's last line of defence, whatever the endpoint.
-_ALWAYS = frozenset({500})
+# Whatever the endpoint: a path or query value with control characters in it (400), and
+# the middleware's last line of defence (500).
+_ALWAYS = frozenset({400, 500})
 _QUERY_STATUSES = frozenset({422})
 _BODY_STATUSES = frozenset({400, 413, 415, 422})
 # A malformed Idempotency-Key (400), or one reused with another body or still running (409).

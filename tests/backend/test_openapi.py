@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from openapi_spec_validator import validate
 from pydantic import BaseModel
@@ -124,11 +125,11 @@ def test_statuses_follow_the_access_rule_and_the_wrapper() -> None:
     validate(spec)
     open_ = spec["paths"]["/open"]["get"]
     # A handler that returns nothing is answered 204 by the wrapper, whatever its status.
-    assert set(open_["responses"]) == {"204", "500"}
+    assert set(open_["responses"]) == {"204", "400", "500"}
     assert "security" not in open_
     limited = spec["paths"]["/limited"]["get"]
     # ... and one that may return nothing, 200 or 204.
-    assert set(limited["responses"]) == {"200", "204", "422", "429", "500"}
+    assert set(limited["responses"]) == {"200", "204", "400", "422", "429", "500"}
     assert [(p["name"], p["in"]) for p in limited["parameters"]] == [
         ("role", "query"),
         ("limit", "query"),
@@ -158,7 +159,7 @@ def test_every_operation_documents_what_the_wrapper_can_answer() -> None:
     for method, path, operation in _operations(SPEC):
         ep = by_route[(method, path)]
         statuses = set(operation["responses"])
-        assert "500" in statuses, (method, path)
+        assert {"400", "500"} <= statuses, (method, path)
         params = {(p["name"], p["in"]) for p in operation.get("parameters", [])}
         if ep.query is not None:
             assert "422" in statuses, (method, path)
@@ -184,3 +185,11 @@ def test_readiness_documents_its_own_body_when_unavailable() -> None:
     }
     metrics = SPEC["paths"]["/metrics"]["get"]["responses"]["200"]
     assert set(metrics["content"]) == {"text/plain"}
+
+
+async def test_a_control_character_in_any_query_is_a_documented_400(api: httpx.AsyncClient) -> None:
+    spec = (await api.get("/v1/openapi.json")).json()
+    response = await api.get("/healthz", params={"note": "a\x01b"})
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == "invalid_characters"
+    assert "400" in spec["paths"]["/healthz"]["get"]["responses"]

@@ -5,7 +5,8 @@ the access rule (its security requirements and the 401/403/429 it answers), the 
 (400 for control characters in a path or query value, anywhere; 422 for a bad query; the
 Idempotency-Key header with its 400 and 409 on every POST; 400, 413, 415 and 422 for a
 body; 204 from a handler that may return nothing; 500 from the last line of defence
-anywhere), and the statuses the endpoint declares its handler answers. Every `$ref` names a component the document holds (a test validates it whole).
+anywhere), and the statuses the endpoint declares its handler answers. Every `$ref`
+names a component the document holds (a test validates it whole).
 """
 
 from __future__ import annotations
@@ -278,8 +279,8 @@ def _operation(ep: Endpoint, schemas: _Schemas) -> dict[str, Any]:
     error = _content(schemas.ref(ErrorBody, "serialization"))
     for status in sorted(statuses - {int(code) for code in responses}):
         responses[str(status)] = {"description": _ERROR_TEXT.get(status, "Error"), "content": error}
-    for status, response in responses.items():
-        response["headers"] = _headers(int(status), ep.method)
+    for code, response in responses.items():
+        response["headers"] = _headers(int(code), ep.method)
     operation["responses"] = dict(sorted(responses.items()))
     return operation
 

@@ -171,6 +171,7 @@ class _Schemas:
             for name, schema in components.items()
         }
         self.refs = {key: _renamed(ref, renamed) for key, ref in refs.items()}
+        self.queries: dict[str, Any] = {}  # query models, moved out of the components
 
     def ref(self, model: type[BaseModel], mode: JsonSchemaMode) -> dict[str, Any]:
         return dict(self.refs[(model, mode)])
@@ -178,7 +179,9 @@ class _Schemas:
     def query_parameters(self, model: type[BaseModel]) -> list[dict[str, Any]]:
         """A query model's fields as parameters; its component is dropped, nothing names it."""
         name = self.ref(model, "validation")["$ref"].rpartition("/")[2]
-        schema = self.components.pop(name)
+        if name in self.components:
+            self.queries[name] = self.components.pop(name)
+        schema = self.queries[name]
         required = set(schema.get("required", ()))
         params = []
         for field, field_schema in schema.get("properties", {}).items():

@@ -114,6 +114,8 @@ def test_statuses_follow_the_access_rule_and_the_wrapper() -> None:
     spec = build(
         [
             Endpoint("GET", "/open", _nothing, PUBLIC, "Open"),
+            Endpoint("GET", "/same", _nothing, PUBLIC, "Same query", query=_Query,
+                     operation_id="same"),
             Endpoint("GET", "/limited", _maybe, public_limited, "Limited", query=_Query,
                      response=Page[Scope], operation_id="limited"),
             Endpoint("POST", "/members", _nothing, signed_in(Role.merchant, key_scope=Scope.

@@ -48,5 +48,6 @@ ENDPOINTS = [
     Endpoint("GET", "/metrics", metrics, PUBLIC, "Prometheus metrics",
              response={"type": "string"}, media_type="text/plain", tags=("system",)),
     Endpoint("GET", "/v1/openapi.json", openapi, PUBLIC, "This API's OpenAPI document",
-             response={"type": "object"}, tags=("system",)),
+             response={"type": "object"}, tags=("system",),
+             operation_id="get_openapi_document"),
 ]  # fmt: skip

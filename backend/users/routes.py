@@ -45,7 +45,7 @@ async def admin_enable(call: Call, body: EnableUser) -> User:
 
 ENDPOINTS = [
     Endpoint("GET", "/v1/me", me, signed_in(), "The signed-in user and their KYC standing",
-             response=User, tags=("me",)),
+             response=User, tags=("me",), operation_id="get_me"),
     Endpoint("GET", "/v1/admin/users", admin_list_users, admin_only,
              "Find users by email or phone", query=AdminUserQuery, response=Page[User],
              errors=(400,), tags=("admin",)),

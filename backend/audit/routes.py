@@ -13,7 +13,7 @@ from contract.pagination import Page
 async def admin_audit(call: Call) -> Page[AuditEvent]:
     query: AuditQuery = call.query
     before: int | None = None
-    if query.cursor is not None:
+    if query.cursor:
         # A sequence number: ASCII digits that fit PostgreSQL's bigint.
         if not (query.cursor.isascii() and query.cursor.isdigit() and len(query.cursor) <= 18):
             raise InvalidRequest("The cursor is not valid.", param="cursor")

@@ -68,7 +68,7 @@ class MixedAssets(ValueError):
 
 # Decimal's default context keeps 28 significant digits, and quantize() raises rather than
 # rounds when the result needs more: an amount of an asset may have as many digits before
-# the point as its exponent leaves (10 for ETH, 26 for KES).
+# the point as its exponent leaves, less one for a rounding carry (9 for ETH, 25 for KES).
 PRECISION = 28
 
 # What a caller may ask for in one request: under ten billion of any asset, beyond any
@@ -86,18 +86,31 @@ def whole_digits(value: Decimal) -> int:
     return max(value.adjusted() + 1, 0) if value else 0
 
 
+def decimal_places(value: Decimal) -> int:
+    """Digits after the decimal point, trailing zeros aside."""
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        return 0
+    significant = "".join(map(str, digits)).rstrip("0")
+    return max(-(exponent + len(digits) - len(significant)), 0) if significant else 0
+
+
 def max_whole_digits(asset: Asset) -> int:
-    return PRECISION - EXPONENT[asset]
+    return PRECISION - EXPONENT[asset] - 1
 
 
 def requested_amount(value: Any) -> Decimal:
-    """Parse an amount a caller sent, refusing one with more than MAX_REQUEST_DIGITS digits
-    before the decimal point."""
+    """Parse an amount a caller sent: at most MAX_REQUEST_DIGITS digits before the decimal
+    point and no more decimals than any asset has, so quantizing it to any asset is exact
+    or rounds within Decimal's precision."""
     parsed = to_decimal(value)
     if whole_digits(parsed) > MAX_REQUEST_DIGITS:
         raise ValueError(
             f"amounts have at most {MAX_REQUEST_DIGITS} digits before the decimal point"
         )
+    most = max(EXPONENT.values())
+    if decimal_places(parsed) > most:
+        raise ValueError(f"amounts have at most {most} decimals")
     return parsed
 
 

@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from contract.limits import LimitOverrideRequest
-from contract.money import EXPONENT, MAX_REQUEST_DIGITS, Asset, Money, max_whole_digits
+from contract.money import (
+    EXPONENT,
+    MAX_REQUEST_DIGITS,
+    Asset,
+    Money,
+    Rounding,
+    max_whole_digits,
+)
 from contract.quotes import QuoteRequest
 from contract.wallets import TransferRequest, WithdrawalPreviewQuery, WithdrawalRequest
 
@@ -80,6 +87,25 @@ def test_money_holds_as_many_whole_digits_as_the_asset_exponent_leaves(asset: As
     assert Money.of(fullest, asset).amount == Decimal(fullest)
     with pytest.raises(ValidationError, match=f"at most {digits} digits before"):
         Money.of("1" + "0" * digits, asset)
+
+
+@pytest.mark.parametrize("asset", list(Asset))
+def test_rounding_up_to_the_next_digit_is_refused_not_a_crash(asset: Asset) -> None:
+    digits = max_whole_digits(asset)
+    nines = Decimal("9" * digits + "." + "9" * 40)
+    with pytest.raises(ValueError, match=f"at most {digits} digits"):
+        Money.rounded(nines, asset, Rounding.customer_pays)
+    assert Money.rounded(nines, asset, Rounding.we_pay).amount < 10**digits
+    with pytest.raises(ValidationError):
+        Money(amount=nines, asset=asset)
+
+
+def test_a_request_amount_carrying_into_an_eleventh_digit_is_refused_cleanly() -> None:
+    carry = "9" * MAX_REQUEST_DIGITS + "." + "9" * 19
+    for currency in ("ETH", "KES"):
+        with pytest.raises(ValidationError, match="at most 18 decimals"):
+            QuoteRequest.model_validate({"side": "buy", "asset": "ETH", "network": "ethereum",
+                                         "amount": carry, "amount_currency": currency})  # fmt: skip
 
 
 def test_per_hour_fits_the_column() -> None:

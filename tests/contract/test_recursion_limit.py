@@ -31,6 +31,22 @@ def test_a_dependency_raises_the_limit_on_import(interpreter_default: int) -> No
     assert recursion_limit_after("import py_ecc") > interpreter_default
 
 
+# Every runtime dependency (pyproject.toml), by the module name it is imported as.
+DEPENDENCIES = (
+    "starlette", "uvicorn", "sqlalchemy", "asyncpg", "alembic", "pydantic", "pydantic_settings",
+    "arq", "redis", "jinja2", "sse_starlette", "authlib", "joserfc", "argon2", "cryptography",
+    "bip_utils", "bitcoinrpc", "web3", "eth_account", "tronpy", "httpx", "orjson", "segno",
+    "phonenumbers", "structlog", "prometheus_client", "pyotp", "limits", "multipart",
+)  # fmt: skip
+
+
+def test_no_dependency_imported_after_contract_moves_the_limit(interpreter_default: int
+                                                               ) -> None:  # fmt: skip
+    """A dependency that starts raising the limit shows up here: add it to RAISES_THE_LIMIT."""
+    imports = [f"import {name}" for name in DEPENDENCIES]
+    assert recursion_limit_after("import contract", *imports) == interpreter_default
+
+
 @pytest.mark.parametrize(
     "imports",
     [

@@ -26,12 +26,15 @@ from backend.errors import (
     BodyTooLarge,
     IdempotencyKeyInvalid,
     IdempotencyKeyReused,
+    InvalidCharacters,
     InvalidJson,
+    JsonTooDeep,
     UnsupportedMediaType,
     ValidationFailed,
 )
 from backend.middleware import DEVICE_SCOPE_KEY
 from backend.runtime import Runtime
+from contract import wire
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -81,11 +84,27 @@ class Call:
         return self.principal
 
 
+# The OpenAPI security schemes an Access rule names: both travel as `Authorization: Bearer`;
+# a requirement lists the roles, or the API key scope, it needs.
+ACCESS_TOKEN, API_KEY = "accessToken", "apiKey"
+
+
 class Access(Protocol):
-    """Who may call an endpoint. `authorize` sets `call.principal` or raises 401/403."""
+    """Who may call an endpoint. `authorize` sets `call.principal` or raises 401/403.
+
+    `statuses` are the error statuses `authorize` itself can answer, and `security` the
+    OpenAPI security requirements it accepts (none for a public rule); the OpenAPI
+    document is built from both.
+    """
 
     @property
     def description(self) -> str: ...
+
+    @property
+    def statuses(self) -> frozenset[int]: ...
+
+    @property
+    def security(self) -> list[dict[str, list[str]]]: ...
 
     async def authorize(self, call: Call) -> None: ...
 
@@ -93,6 +112,11 @@ class Access(Protocol):
 @dataclass(frozen=True)
 class _Public:
     description: str = "public"
+    statuses: frozenset[int] = frozenset()
+
+    @property
+    def security(self) -> list[dict[str, list[str]]]:
+        return []
 
     async def authorize(self, call: Call) -> None:
         return None
@@ -112,11 +136,19 @@ class Endpoint:
     summary: str
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
+    # A contract model, or (for a handler that renders its own Response) a JSON schema.
     response: Any = None
     status: int = 200
     tags: tuple[str, ...] = ()
-    # Error statuses worth documenting beyond the ones every endpoint can answer.
+    # Error statuses the handler (or the services it calls) can answer, rendered with the
+    # error body. Those the wrapper and the access rule answer are derived, not listed.
     errors: tuple[int, ...] = field(default=())
+    # Other statuses answered with a body of their own: (status, model).
+    other_responses: tuple[tuple[int, Any], ...] = ()
+    # The media type of the success response when the handler returns a Response itself.
+    media_type: str = "application/json"
+    # The OpenAPI operationId, unique in the API; the handler's name unless given.
+    operation_id: str | None = None
 
     def route(self) -> Route:
         return Route(self.path, _wrap(self), methods=[self.method], name=self.summary)
@@ -150,9 +182,36 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = wire.loads(raw)
+    except wire.JsonTooDeep as exc:
+        raise JsonTooDeep(f"The body nests deeper than {exc.limit} levels.") from exc
+    except ValueError as exc:
         raise InvalidJson() from exc
+    unsafe = wire.find_unsafe_text(data)
+    if unsafe is not None:
+        # A key that is itself unsafe is not echoed back.
+        named = all(wire.unsafe_character(str(part), single_line=True) is None for part in unsafe)
+        param = ".".join(str(part) for part in unsafe) if unsafe and named else None
+        raise InvalidCharacters(_unsafe_message(param), param=param)
+    return data
+
+
+def _unsafe_message(param: str | None) -> str:
+    allowed = "may not contain NUL, other control characters or lone surrogates"
+    return f"{param}: text {allowed}." if param else f"Text {allowed}."
+
+
+def check_text_params(request: Request) -> None:
+    """Path and query values are single lines of text: refuse control characters in them
+    (PostgreSQL cannot even store NUL) before any of them reaches a query."""
+    for name, value in request.path_params.items():
+        if isinstance(value, str) and wire.unsafe_character(value, single_line=True):
+            raise InvalidCharacters(_unsafe_message(name), param=name)
+    for name, value in request.query_params.multi_items():
+        if wire.unsafe_character(name, single_line=True):
+            raise InvalidCharacters(_unsafe_message(None))
+        if wire.unsafe_character(value, single_line=True):
+            raise InvalidCharacters(_unsafe_message(name), param=name)
 
 
 def validate(model: type[M], data: Any) -> M:
@@ -233,6 +292,7 @@ def _wrap(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             # validation messages, and a refused caller costs us no body parsing.
             await endpoint.access.authorize(call)
             request.state.principal = call.principal
+            check_text_params(request)
             if endpoint.query is not None:
                 call.query = validate(endpoint.query, dict(request.query_params))
             raw_body = b""

@@ -76,6 +76,6 @@ def create_app(
         },
         lifespan=lifespan(settings),
     )
-    app.state.openapi = build(endpoints, package_version())
+    app.state.openapi = build(endpoints, package_version(), settings.public_api_url)
     app.state.settings = settings
     return app

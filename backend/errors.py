@@ -48,6 +48,15 @@ class InvalidJson(InvalidRequest):
     code, message = "invalid_json", "The body is not valid JSON."
 
 
+class JsonTooDeep(InvalidRequest):
+    code = "json_too_deep"
+
+
+class InvalidCharacters(InvalidRequest):
+    code = "invalid_characters"
+    message = "Text may not contain NUL, other control characters or lone surrogates."
+
+
 class ValidationFailed(QpeapayError):
     status, type, code = 422, "invalid_request_error", "validation_failed"
 

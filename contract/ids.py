@@ -30,6 +30,11 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{''.join(reversed(chars))}"
 
 
+def looks_like_id(value: str) -> bool:
+    """Shaped like one of our ids, whatever its prefix (say, an id read back from a cursor)."""
+    return _PATTERN.match(value) is not None and value.isascii()
+
+
 def is_id(value: str, prefix: str) -> bool:
     match = _PATTERN.match(value)
     return match is not None and match.group(1) == prefix

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 from contract.base import RequestModel, ResponseModel
 from contract.errors import ErrorBody, ErrorDetail
 from contract.kyc import KycTier
-from contract.money import Money, to_decimal
+from contract.money import Money, requested_amount
 
 
 class LimitAction(StrEnum):
@@ -61,13 +61,13 @@ class LimitOverrideRequest(RequestModel):
     per_transaction: Decimal | None = Field(default=None, ge=0)
     daily: Decimal | None = Field(default=None, ge=0)
     monthly: Decimal | None = Field(default=None, ge=0)
-    per_hour: int | None = Field(default=None, ge=0)
+    per_hour: int | None = Field(default=None, ge=0, le=1_000_000)
     reason: str = Field(min_length=3, max_length=500)
 
     @field_validator("per_transaction", "daily", "monthly", mode="before")
     @classmethod
     def _exact(cls, value: object) -> Decimal | None:
-        return None if value is None else to_decimal(value)
+        return None if value is None else requested_amount(value)
 
     @model_validator(mode="after")
     def _whole_cents(self) -> Self:

@@ -66,8 +66,52 @@ class MixedAssets(ValueError):
         super().__init__(f"cannot combine {left} with {right}")
 
 
+# Decimal's default context keeps 28 significant digits, and quantize() raises rather than
+# rounds when the result needs more: an amount of an asset may have as many digits before
+# the point as its exponent leaves, less one for a rounding carry (9 for ETH, 25 for KES).
+PRECISION = 28
+
+# What a caller may ask for in one request: under ten billion of any asset, beyond any
+# payment or limit this product handles, and small enough that every fee, conversion and
+# sum derived from it stays well inside Money's range.
+MAX_REQUEST_DIGITS = 10
+
+
 def quantum(asset: Asset) -> Decimal:
     return Decimal(1).scaleb(-EXPONENT[asset])
+
+
+def whole_digits(value: Decimal) -> int:
+    """Digits before the decimal point (0 for a zero or a pure fraction)."""
+    return max(value.adjusted() + 1, 0) if value else 0
+
+
+def decimal_places(value: Decimal) -> int:
+    """Digits after the decimal point, trailing zeros aside."""
+    _, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int):
+        return 0
+    significant = "".join(map(str, digits)).rstrip("0")
+    return max(-(exponent + len(digits) - len(significant)), 0) if significant else 0
+
+
+def max_whole_digits(asset: Asset) -> int:
+    return PRECISION - EXPONENT[asset] - 1
+
+
+def requested_amount(value: Any) -> Decimal:
+    """Parse an amount a caller sent: at most MAX_REQUEST_DIGITS digits before the decimal
+    point and no more decimals than any asset has, so quantizing it to any asset is exact
+    or rounds within Decimal's precision."""
+    parsed = to_decimal(value)
+    if whole_digits(parsed) > MAX_REQUEST_DIGITS:
+        raise ValueError(
+            f"amounts have at most {MAX_REQUEST_DIGITS} digits before the decimal point"
+        )
+    most = max(EXPONENT.values())
+    if decimal_places(parsed) > most:
+        raise ValueError(f"amounts have at most {most} decimals")
+    return parsed
 
 
 def to_decimal(value: Any) -> Decimal:
@@ -103,6 +147,11 @@ class Money(BaseModel):
 
     @model_validator(mode="after")
     def _exact(self) -> Self:
+        if whole_digits(self.amount) > max_whole_digits(self.asset):
+            raise ValueError(
+                f"{self.asset} amounts have at most {max_whole_digits(self.asset)} digits "
+                "before the decimal point"
+            )
         if self.amount != self.amount.quantize(quantum(self.asset)):
             raise ValueError(f"{self.asset} has {EXPONENT[self.asset]} decimals")
         # Normalise the exponent so equal amounts compare and serialise alike.
@@ -124,6 +173,8 @@ class Money(BaseModel):
     @classmethod
     def rounded(cls, amount: Decimal, asset: Asset, rounding: Rounding) -> Money:
         """Quantize an exact intermediate result, rounding the way the caller names."""
+        if whole_digits(amount) > max_whole_digits(asset):
+            raise ValueError(f"{amount} {asset} is beyond what an amount of it can hold")
         return cls(
             amount=amount.quantize(quantum(asset), rounding=_ROUNDING_MODE[rounding]),
             asset=asset,

@@ -16,7 +16,7 @@ from typing import Any, Self
 from pydantic import Field, field_serializer, field_validator, model_validator
 
 from contract.base import RequestModel, ResponseModel
-from contract.money import EXPONENT, SUPPORTED, Asset, Money, Network, to_decimal
+from contract.money import EXPONENT, SUPPORTED, Asset, Money, Network, requested_amount
 
 
 class QuoteSide(StrEnum):
@@ -63,7 +63,7 @@ class QuoteRequest(RequestModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _exact(cls, value: Any) -> Decimal:
-        return to_decimal(value)
+        return requested_amount(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

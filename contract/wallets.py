@@ -18,7 +18,7 @@ from typing import Annotated, Any, Self
 from pydantic import Field, PlainSerializer, RootModel, field_validator, model_validator
 
 from contract.base import RequestModel, ResponseModel
-from contract.money import EXPONENT, Asset, Money, Network, to_decimal
+from contract.money import EXPONENT, Asset, Money, Network, requested_amount
 from contract.quotes import FeeLine
 
 # A decimal string in fixed-point notation ("0.00000000", never "0E-8").
@@ -105,7 +105,7 @@ class _WithdrawalFields(RequestModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _decimal(cls, value: Any) -> Decimal:
-        return to_decimal(value)
+        return requested_amount(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -129,7 +129,7 @@ class WithdrawalPreviewQuery(RequestModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _decimal(cls, value: Any) -> Decimal | None:
-        return None if value is None else to_decimal(value)
+        return None if value is None else requested_amount(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -149,7 +149,7 @@ class WithdrawalRequest(_WithdrawalFields):
     @field_validator("max_fee", mode="before")
     @classmethod
     def _fee_decimal(cls, value: Any) -> Decimal | None:
-        return None if value is None else to_decimal(value)
+        return None if value is None else requested_amount(value)
 
 
 class WithdrawalPreview(ResponseModel):
@@ -198,7 +198,7 @@ class TransferRequest(RequestModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _decimal(cls, value: Any) -> Decimal:
-        return to_decimal(value)
+        return requested_amount(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -219,7 +219,7 @@ class TransferPreviewQuery(RequestModel):
     @field_validator("amount", mode="before")
     @classmethod
     def _decimal(cls, value: Any) -> Decimal:
-        return to_decimal(value)
+        return requested_amount(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -37,7 +37,7 @@ from contract.auth import (
 from contract.notifications import OutboxList
 from contract.passwords import PasswordChange, PasswordChanged
 from contract.users import Role, User, mask_phone
-from web.auth import field_errors, form_fields, login_required, page_status
+from web.auth import field_errors, form_fields, form_items, login_required, page_status
 from web.client import ApiError, api
 from web.errors import message_for
 from web.runtime import runtime
@@ -344,9 +344,9 @@ async def keys_page(request: Request, user: User) -> Response:
 
 @login_required(Role.merchant)
 async def create_key(request: Request, user: User) -> Response:
-    async with request.form() as form:
-        name = str(form.get("name", "")).strip()
-        scopes = [str(value) for value in form.getlist("scopes")]
+    items = await form_items(request)
+    name = dict(items).get("name", "").strip()
+    scopes = [value for field, value in items if field == "scopes"]
     values = {"name": name, "scopes": scopes}
     try:
         body = ApiKeyCreate.model_validate({"name": name, "scopes": scopes})

@@ -18,10 +18,12 @@ from functools import wraps
 from urllib.parse import quote, urlsplit
 
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from contract import wire
 from contract.auth import LoginRequest, RefreshRequest, TokenPair
 from contract.users import RegisterRequest, RegistrationAccepted, Role, User
 from web.client import ApiClient, ApiError, api
@@ -155,10 +157,21 @@ def login_required(
     return decorate
 
 
-async def form_fields(request: Request) -> dict[str, str]:
-    """The submitted form's text fields (one value each)."""
+async def form_items(request: Request) -> list[tuple[str, str]]:
+    """Every text field the form submitted, in order. A form whose text holds NUL, another
+    control character or a lone surrogate is refused with a 400 page: no field of ours takes
+    them, and the API would refuse them anyway."""
     async with request.form() as form:
-        return {k: v for k, v in form.items() if isinstance(v, str)}
+        items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    for name, value in items:
+        if wire.unsafe_character(name, single_line=True) or wire.unsafe_character(value):
+            raise HTTPException(400, "The form holds characters we cannot accept.")
+    return items
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The submitted form's text fields (the last value of each)."""
+    return dict(await form_items(request))
 
 
 def page_status(error: ApiError) -> int:

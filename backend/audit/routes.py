@@ -13,8 +13,9 @@ from contract.pagination import Page
 async def admin_audit(call: Call) -> Page[AuditEvent]:
     query: AuditQuery = call.query
     before: int | None = None
-    if query.cursor is not None:
-        if not query.cursor.isdigit():
+    if query.cursor:
+        # A sequence number: ASCII digits that fit PostgreSQL's bigint.
+        if not (query.cursor.isascii() and query.cursor.isdigit() and len(query.cursor) <= 18):
             raise InvalidRequest("The cursor is not valid.", param="cursor")
         before = int(query.cursor)
     rows = await service.page(
@@ -49,5 +50,5 @@ async def admin_audit(call: Call) -> Page[AuditEvent]:
 
 ENDPOINTS = [
     Endpoint("GET", "/v1/admin/audit", admin_audit, admin_only, "The audit log",
-             query=AuditQuery, response=Page[AuditEvent], tags=("admin",)),
+             query=AuditQuery, response=Page[AuditEvent], errors=(400,), tags=("admin",)),
 ]  # fmt: skip

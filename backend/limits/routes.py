@@ -63,7 +63,7 @@ async def set_override(call: Call, body: LimitOverrideRequest) -> LimitOverride 
 ENDPOINTS = [
     Endpoint("GET", "/v1/me/limits", my_limits, signed_in(),
              "Your limits per action and what remains of them", response=UserLimits,
-             tags=("prices",)),
+             tags=("me",)),
     Endpoint("GET", "/v1/admin/users/{user_id}/limits", user_limits, admin_only,
              "A user's limits and usage", response=UserLimits, errors=(404,),
              tags=("admin",)),

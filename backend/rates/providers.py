@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from contract import wire
 from contract.money import Asset, to_decimal
 
 # The crypto assets we price; each is quoted against USD (or USDT on Binance).
@@ -65,8 +66,8 @@ def _body(provider: str, response: httpx.Response) -> Any:
     if response.status_code != 200:
         raise ProviderError(provider, f"HTTP {response.status_code}")
     try:
-        return json.loads(response.content, parse_float=Decimal)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return wire.loads(response.content, parse_float=Decimal)
+    except ValueError as exc:
         raise ProviderError(provider, "body is not JSON") from exc
 
 

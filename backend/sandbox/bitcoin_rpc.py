@@ -50,6 +50,7 @@ from backend.sandbox.bitcoin_wire import (
     script_for_address,
     varint,
 )
+from contract import wire
 
 NO_WALLET = (
     "No wallet is loaded. Load a wallet using loadwallet or create a new one with "
@@ -161,7 +162,7 @@ class BitcoinStandIn:
             return Response(b"", 401, headers={"WWW-Authenticate": 'Basic realm="jsonrpc"'})
         wallet = request.path_params.get("wallet")
         try:
-            payload = json.loads(await request.body(), parse_float=Decimal)
+            payload = wire.loads(await request.body(), parse_float=Decimal)
         except (ValueError, UnicodeDecodeError):
             return _reply(
                 dumps({"result": None, "error": _error(-32700, "Parse error"), "id": None}), 500

@@ -6,13 +6,14 @@ Decimal, never a float) and leave as exact base units; a refused request says wh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+
+from contract import wire
 
 S = TypeVar("S")
 Control = Callable[[S, dict[str, Any]], dict[str, Any]]
@@ -31,7 +32,7 @@ def endpoint(
     async def control(request: Request) -> Response:
         raw = await request.body()
         try:
-            body = json.loads(raw, parse_float=Decimal) if raw else {}
+            body = wire.loads(raw, parse_float=Decimal) if raw else {}
             if not isinstance(body, dict):
                 raise SimError("send a JSON object")
             return JSONResponse(handler(sim, body))

@@ -28,6 +28,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from contract import wire
+
 PROVIDERS = ("coingecko", "binance", "kraken", "coinbase", "coinbase_fx", "open_er_api")
 MODES = ("ok", "error", "timeout", "malformed", "stale")
 PAIRS = ("BTC/USD", "USDT/USD", "ETH/USD", "TRX/USD", "USD/KES")
@@ -184,8 +186,8 @@ def create_app() -> Starlette:
             return early
         single = request.query_params.get("symbol")
         try:
-            wanted = [single] if single else json.loads(request.query_params.get("symbols", "[]"))
-        except json.JSONDecodeError:
+            wanted = [single] if single else wire.loads(request.query_params.get("symbols", "[]"))
+        except ValueError:
             message = "Illegal characters found in parameter 'symbols'."
             return JSONResponse({"code": -1100, "msg": message}, status_code=400)
         answer = []
@@ -357,16 +359,28 @@ def create_app() -> Starlette:
             Route("/_sim/reset", sim_reset, methods=["POST"]),
             Route("/_sim/prices", sim_prices, methods=["POST"]),
             Route("/_sim/providers/{name}", sim_provider, methods=["POST"]),
-        ]
+        ],
+        exception_handlers={BadControlBody: _bad_body},
     )
+
+
+class BadControlBody(Exception):
+    """A `/_sim` request whose body is not a JSON object."""
 
 
 async def _body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw:
         return {}
-    data = json.loads(raw)
+    try:
+        data = wire.loads(raw)
+    except ValueError as exc:
+        raise BadControlBody(str(exc)) from exc
     return data if isinstance(data, dict) else {}
+
+
+async def _bad_body(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": f"the body is not JSON: {exc}"}, status_code=400)
 
 
 def _price(value: Any) -> Decimal:

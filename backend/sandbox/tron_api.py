@@ -10,7 +10,6 @@ state on both views.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +43,7 @@ from backend.sandbox.tron_wire import (
     visible,
     word,
 )
+from contract import wire
 
 Handler = Callable[[dict[str, Any], bool], Any]
 INVALID_ADDRESS = {"Error": "class java.lang.IllegalArgumentException : Invalid address"}
@@ -112,7 +112,7 @@ class TronStandIn:
             return Response("Not Found", 404, media_type="text/html")
         raw = await request.body()
         try:
-            body = json.loads(raw) if raw.strip() else dict(request.query_params)
+            body = wire.loads(raw) if raw.strip() else dict(request.query_params)
         except ValueError as exc:
             return JSONResponse({"Error": f"class com.alibaba.fastjson.JSONException : {exc}"})
         if not isinstance(body, dict):

@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from backend.api import Access, Call, Principal
+from backend.api import ACCESS_TOKEN, API_KEY, Access, Call, Principal
 from backend.apikeys import service as apikeys
 from backend.auth import ratelimit
 from backend.auth.errors import (
@@ -47,6 +47,8 @@ ADMINS = frozenset({Role.admin})
 # A session's "last seen" is refreshed at most this often, not on every request.
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="qpeapay"'}
+# No or bad credentials, wrong role or scope or a disabled account, the per-client limit.
+_SIGNED_IN_STATUSES = frozenset({401, 403, 429})
 
 
 def bearer_token(call: Call) -> str:
@@ -122,6 +124,14 @@ class SignedIn:
     roles: frozenset[Role]
     description: str
     key_scope: Scope | None = None
+    statuses: frozenset[int] = _SIGNED_IN_STATUSES
+
+    @property
+    def security(self) -> list[dict[str, list[str]]]:
+        required = [{ACCESS_TOKEN: sorted(role.value for role in self.roles)}]
+        if self.key_scope is not None:
+            required.append({API_KEY: [self.key_scope.value]})
+        return required
 
     async def authorize(self, call: Call) -> None:
         principal = await _principal(call)
@@ -146,6 +156,11 @@ class MerchantKeyOrUser:
 
     scope: Scope
     description: str
+    statuses: frozenset[int] = _SIGNED_IN_STATUSES
+
+    @property
+    def security(self) -> list[dict[str, list[str]]]:
+        return [{ACCESS_TOKEN: [Role.merchant.value]}, {API_KEY: [self.scope.value]}]
 
     async def authorize(self, call: Call) -> None:
         principal = await _principal(call)
@@ -162,6 +177,11 @@ class PublicLimited:
     """Anyone; requests are counted per client IP against the general API limit."""
 
     description: str = "public (rate limited per IP)"
+    statuses: frozenset[int] = frozenset({429})
+
+    @property
+    def security(self) -> list[dict[str, list[str]]]:
+        return []
 
     async def authorize(self, call: Call) -> None:
         limiter = ratelimit.limiter(call.runtime)

@@ -45,10 +45,10 @@ async def admin_enable(call: Call, body: EnableUser) -> User:
 
 ENDPOINTS = [
     Endpoint("GET", "/v1/me", me, signed_in(), "The signed-in user and their KYC standing",
-             response=User, tags=("me",)),
+             response=User, tags=("me",), operation_id="get_me"),
     Endpoint("GET", "/v1/admin/users", admin_list_users, admin_only,
              "Find users by email or phone", query=AdminUserQuery, response=Page[User],
-             tags=("admin",)),
+             errors=(400,), tags=("admin",)),
     Endpoint("GET", "/v1/admin/users/{user_id}", admin_get_user, admin_only, "One user",
              response=User, errors=(404,), tags=("admin",)),
     Endpoint("POST", "/v1/admin/users/{user_id}/kyc", admin_set_kyc, admin_only,

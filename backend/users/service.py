@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,7 +27,7 @@ from backend.users import passwords
 from backend.users.models import User
 from contract import users as wire
 from contract.auth import VerificationChannel
-from contract.ids import new_id
+from contract.ids import looks_like_id, new_id
 from contract.kyc import KycTier
 from contract.notifications import Channel
 from contract.pagination import Page
@@ -166,9 +166,14 @@ def _encode_cursor(user: User) -> str:
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created, _, user_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(created), user_id
-    except ValueError as exc:
+        moment = datetime.fromisoformat(created)
+        # In UTC now: a zone offset at the ends of the calendar cannot be converted later.
+        moment = moment.astimezone(UTC) if moment.tzinfo is not None else moment
+    except (ValueError, OverflowError) as exc:
         raise InvalidRequest("The cursor is not valid.", param="cursor") from exc
+    if moment.tzinfo is None or not looks_like_id(user_id):
+        raise InvalidRequest("The cursor is not valid.", param="cursor")
+    return moment, user_id
 
 
 async def search(session: AsyncSession, query: wire.AdminUserQuery) -> Page[wire.User]:

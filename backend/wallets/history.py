@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import ColumnElement, or_, select, true, tuple_
@@ -23,10 +23,10 @@ from backend.transfers import service as transfers
 from backend.transfers.models import Transfer
 from backend.withdrawals.models import Withdrawal
 from contract.deposits import Deposit, PaymentStatus
+from contract.ids import looks_like_id
 from contract.money import Asset, Money, Network
 from contract.pagination import Page
 from contract.wallets import (
-    WALLET_NETWORKS,
     Transaction,
     TransactionKind,
     TransactionQuery,
@@ -69,9 +69,11 @@ def decode_cursor(cursor: str) -> Cursor:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created, _, line_id = raw.partition("|")
         moment = datetime.fromisoformat(created)
-    except ValueError:
+        # In UTC now: a zone offset at the ends of the calendar cannot be converted later.
+        moment = moment.astimezone(UTC) if moment.tzinfo is not None else moment
+    except (ValueError, OverflowError):
         raise InvalidCursor(param="cursor") from None
-    if not line_id or moment.tzinfo is None:
+    if not looks_like_id(line_id) or moment.tzinfo is None:
         raise InvalidCursor(param="cursor")
     return moment, line_id
 
@@ -107,14 +109,10 @@ def _deposit_line(deposit: Deposit) -> Transaction:
 async def _deposits(
     session: AsyncSession, user_id: str, limit: int, before: Cursor | None, asset: Asset | None
 ) -> list[Transaction]:
-    networks: list[Network | None] = list(WALLET_NETWORKS[asset]) if asset else [None]
-    lines = []
-    for network in networks:
-        found = await deposits.list_deposits(
-            session, user_id, limit=limit, before=before, network=network
-        )
-        lines += [_deposit_line(deposit) for deposit in found]
-    return lines
+    # Filtered by asset, not by the asset's networks: an asset no wallet holds (KES, ETH)
+    # is a valid filter with nothing behind it.
+    found = await deposits.list_deposits(session, user_id, limit=limit, before=before, asset=asset)
+    return [_deposit_line(deposit) for deposit in found]
 
 
 async def _withdrawals(

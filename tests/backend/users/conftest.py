@@ -37,11 +37,12 @@ async def whoami(call: Call) -> Seen:
 
 PROBES = [
     Endpoint("GET", "/probe/invoices", whoami, merchant_key_or_user(Scope.invoices_read),
-             "Probe: merchant or key with invoices:read", response=Seen),
+             "Probe: merchant or key with invoices:read", response=Seen,
+             operation_id="probe_invoices"),
     Endpoint("GET", "/probe/customers", whoami, signed_in(Role.customer),
-             "Probe: customers only", response=Seen),
+             "Probe: customers only", response=Seen, operation_id="probe_customers"),
     Endpoint("GET", "/probe/public", whoami, public_limited, "Probe: anyone, limited",
-             response=Seen),
+             response=Seen, operation_id="probe_public"),
 ]  # fmt: skip
 
 

@@ -47,6 +47,16 @@ async def test_admin_user_list_pages_with_a_cursor(
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "cursor"
 
 
+async def test_a_cursor_we_did_not_issue_is_a_documented_400(
+    api: httpx.AsyncClient, admin: Account
+) -> None:
+    spec = (await api.get("/v1/openapi.json")).json()
+    for path in ("/v1/admin/users", "/v1/admin/audit"):
+        bad = await api.get(path, params={"cursor": "!!"}, headers=admin.headers)
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "cursor", path
+        assert "400" in spec["paths"][path]["get"]["responses"], path
+
+
 async def test_kyc_tier_2_needs_verified_contacts_and_is_audited(
     api: httpx.AsyncClient, runtime: Runtime, admin: Account, customer: Account
 ) -> None:

@@ -22,7 +22,7 @@ from backend.settings import Settings
 from contract.money import MAX_REQUEST_DIGITS, Asset, Network
 from contract.users import Role
 from tests.backend.wallets.support import credit
-from tests.identity import Account, make_account
+from tests.identity import Account, enable_two_factor, make_account
 from tests.served import Spawned
 
 DEEP = 100_000
@@ -41,6 +41,8 @@ class Cast:
         if name not in self._made:
             role = {"merchant": Role.merchant, "admin": Role.admin}.get(name, Role.customer)
             self._made[name] = account = await make_account(self.api, self.runtime, role)
+            if name == "admin":  # every admin tool needs two-factor sign-in on
+                await enable_two_factor(self.api, account)
             if name == "customer":
                 await credit(self.runtime, account.user_id, "50", Asset.USDT, Network.tron)
         return self._made[name]
@@ -83,6 +85,11 @@ EXAMPLE_BODIES: dict[str, dict[str, Any]] = {
                              "reason": "a trusted customer"},
     "WithdrawalRequest": {"asset": "USDT", "network": "tron", "address": ADDRESS, "amount": "1"},
     "TransferRequest": {"to": "$recipient", "asset": "USDT", "amount": "1", "note": "for lunch"},
+    "PasswordResetRequest": {"email": "$email"},
+    "PasswordResetConfirm": {"email": "$email", "code": "123456",
+                             "new_password": "another long passphrase"},
+    "PasswordChange": {"current_password": "$password",
+                       "new_password": "another long passphrase"},
 }  # fmt: skip
 
 
@@ -103,6 +110,7 @@ EXAMPLE_QUERIES: dict[str, dict[str, str]] = {
     "TransactionQuery": {"asset": "USDT", "limit": "5"},
     "WithdrawalPreviewQuery": {"asset": "USDT", "network": "tron", "address": ADDRESS,
                                "amount": "1"},
+    "TransferPreviewQuery": {"to": "someone@example.com", "asset": "USDT", "amount": "1"},
 }  # fmt: skip
 
 PARAM = re.compile(r"\{(\w+)\}")

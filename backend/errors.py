@@ -108,3 +108,9 @@ class RateLimited(QpeapayError):
 class ServiceUnavailable(QpeapayError):
     status, type, code = 503, "api_error", "service_unavailable"
     message = "A system this request needs is unavailable."
+
+
+class InvariantBroken(QpeapayError):
+    """Something our own code guarantees did not hold (a row that must exist, a value that
+    must be set): a bug, rendered as a plain 500 and never silently skipped, as an `assert`
+    would be under `python -O`."""

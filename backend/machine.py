@@ -43,8 +43,8 @@ async def transition(
     Raises InvalidTransition (409) when the row is not in a status that may reach `to`.
     Returns the updated row, refreshed from the database.
     """
-    column: Any = model.status  # type: ignore[attr-defined]
-    key: Any = model.id  # type: ignore[attr-defined]
+    column: Any = model.status  # type: ignore[attr-defined]  # every machine has a status
+    key: Any = model.id  # type: ignore[attr-defined]  # and an id column
     moved = await session.scalar(
         update(model)
         .where(key == row_id, column.in_(sources(allowed, to)))

@@ -53,7 +53,7 @@ ROUTES_OUT = {
     for asset in NETWORK_ASSETS[network]
 }
 KINDS = {"deposit": "Received", "withdrawal": "Sent", "transfer_in": "Received",
-         "transfer_out": "Sent"}  # fmt: skip
+         "transfer_out": "Sent"}  # fmt: skip  # a lookup table, several entries a line
 
 
 def amount(value: Decimal) -> str:
@@ -70,9 +70,15 @@ def short(address: str) -> str:
 
 
 def _page(request: Request, template: str, user: User, status_code: int = 200, **context: Any
-          ) -> Response:  # fmt: skip
-    base = {"user": user, "when": when, "amount": amount, "short": short,
-            "network_names": NETWORK_NAMES, "kinds": KINDS}  # fmt: skip
+          ) -> Response:  # fmt: skip  # the signature kept on two lines, not one per parameter
+    base = {
+        "user": user,
+        "when": when,
+        "amount": amount,
+        "short": short,
+        "network_names": NETWORK_NAMES,
+        "kinds": KINDS,
+    }
     return render(request, template, {**base, **context}, status_code=status_code)
 
 
@@ -121,17 +127,29 @@ async def receive(request: Request, user: User) -> Response:
         networks=RECEIVE_ORDER,
         address=address,
         # Our own API drew it (segno): an SVG of paths, no script, safe to inline.
-        qr=Markup(address.qr_svg),  # noqa: S704
+        qr=Markup(address.qr_svg),  # noqa: S704 - our API's SVG, safe to inline
     )
 
 
 # ----------------------------------------------------------------------------------- send
 
 
-def _send_form(request: Request, user: User, values: dict[str, str], errors: dict[str, str],
-               status_code: int = 200) -> Response:  # fmt: skip
-    return _page(request, "wallet/send.html", user, status_code, values=values, errors=errors,
-                 routes_out=ROUTES_OUT)  # fmt: skip
+def _send_form(
+    request: Request,
+    user: User,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status_code: int = 200,
+) -> Response:
+    return _page(
+        request,
+        "wallet/send.html",
+        user,
+        status_code,
+        values=values,
+        errors=errors,
+        routes_out=ROUTES_OUT,
+    )
 
 
 @login_required(*HOLDERS)
@@ -164,7 +182,7 @@ def _transfer(values: dict[str, str]) -> TransferRequest:
     return TransferRequest(
         to=values["to"], asset=Asset(values["asset"] or "USDT"),
         amount=values["amount"].replace(",", ""), note=values["note"] or None,
-    )  # fmt: skip
+    )  # fmt: skip  # the arguments kept on two lines, not one per line
 
 
 def _withdrawal(values: dict[str, str], max_fee: str | None = None) -> WithdrawalRequest:
@@ -172,27 +190,44 @@ def _withdrawal(values: dict[str, str], max_fee: str | None = None) -> Withdrawa
     return WithdrawalRequest(
         asset=Asset(asset), network=Network(network), address=values["address"],
         amount=values["amount"].replace(",", ""), max_fee=max_fee,
-    )  # fmt: skip
+    )  # fmt: skip  # the arguments kept on two lines, not one per line
 
 
-async def _review(request: Request, user: User, values: dict[str, str], status_code: int = 200,
-                  **context: Any) -> Response:  # fmt: skip
+async def _review(
+    request: Request, user: User, values: dict[str, str], status_code: int = 200, **context: Any
+) -> Response:
     """The confirmation step: what arrives, the fee, the total, one key for the submit."""
     values = {**values, "key": values.get("key") or str(uuid.uuid4())}
     if values["mode"] == "person":
         transfer = _transfer(values)
-        return _page(request, "wallet/review.html", user, status_code, values=values,
-                     transfer=transfer, preview=None, **context)  # fmt: skip
+        return _page(
+            request,
+            "wallet/review.html",
+            user,
+            status_code,
+            values=values,
+            transfer=transfer,
+            preview=None,
+            **context,
+        )
     request_body = _withdrawal(values)
     preview = await api(request).get(
         "/v1/withdrawals/preview",
         WithdrawalPreview,
         params={"asset": request_body.asset, "network": request_body.network,
                 "address": request_body.address, "amount": str(request_body.amount)},
-    )  # fmt: skip
+    )  # fmt: skip  # the arguments kept on two lines, not one per line
     values["max_fee"] = format(preview.fee.amount, "f")
-    return _page(request, "wallet/review.html", user, status_code, values=values,
-                 transfer=None, preview=preview, **context)  # fmt: skip
+    return _page(
+        request,
+        "wallet/review.html",
+        user,
+        status_code,
+        values=values,
+        transfer=None,
+        preview=preview,
+        **context,
+    )
 
 
 @login_required(*HOLDERS)
@@ -200,7 +235,7 @@ async def review(request: Request, user: User) -> Response:
     values = _values(await form_fields(request))
     values["mode"] = "address" if values["mode"] == "address" else "person"
     fields = {"to": "to", "address": "address", "amount": "amount", "asset": "route",
-              "network": "route"}  # fmt: skip
+              "network": "route"}  # fmt: skip  # a lookup table, several entries a line
     if _decimal(values["amount"]) is None:
         return _send_form(request, user, values, {"amount": "Enter an amount above zero."}, 422)
     try:
@@ -254,8 +289,9 @@ async def confirm(request: Request, user: User) -> Response:
     except ApiError as error:
         if error.code == "fee_changed":
             # Show the new fee on a fresh review (a new key: the old one was refused).
-            return await _review(request, user, {**values, "key": ""}, 409,
-                                 notice=error.error.message)  # fmt: skip
+            return await _review(
+                request, user, {**values, "key": ""}, 409, notice=error.error.message
+            )
         return _send_form(request, user, values, _errors(error), page_status(error))
     return RedirectResponse(ACTIVITY, status_code=303)
 

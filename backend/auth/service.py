@@ -27,16 +27,30 @@ from backend.auth.errors import (
 )
 from backend.auth.models import AuthSession, RefreshToken
 from backend.db import unit_of_work, utcnow
+from backend.errors import InvariantBroken
 from backend.runtime import Runtime
 from backend.users import passwords
 from backend.users.models import User
 from contract.auth import LoginRequest, TokenPair
 from contract.ids import new_id
 
-_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
-             ("Safari/", "Safari"), ("curl/", "curl"), ("python-httpx", "Python"))  # fmt: skip
-_SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"),
-            ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Linux", "Linux"))  # fmt: skip
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+    ("python-httpx", "Python"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
 
 
 def describe_device(user_agent: str) -> str:
@@ -88,12 +102,13 @@ async def login(
             reason="password",
         )
         raise InvalidCredentials()
-    assert user is not None
+    if user is None:
+        raise InvariantBroken("A verified password belongs to a user.")
     if user.disabled_at is not None:
         await audit.record_now(
             runtime.sessionmaker, "auth.login_failed", outcome="failure",
             subject_user_id=user.id, ip=ip, reason="disabled",
-        )  # fmt: skip
+        )  # fmt: skip  # the arguments kept on two lines, not one per line
         raise AccountDisabled()
     if user.two_factor_enabled:
         if not data.otp:
@@ -105,7 +120,7 @@ async def login(
             await audit.record_now(
                 runtime.sessionmaker, "auth.login_failed", outcome="failure",
                 subject_user_id=user.id, ip=ip, reason="otp",
-            )  # fmt: skip
+            )  # fmt: skip  # the arguments kept on two lines, not one per line
             raise OtpInvalid(param="otp") from exc
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash_password(data.password)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.chains import claims
 from backend.chains.models import ALLOWED, IN_BLOCK, Payment
 from backend.connectors.chain import BlockRef, Transfer
-from backend.errors import InvalidTransition
+from backend.errors import InvalidTransition, InvariantBroken
 from backend.keys.models import ChainAddress
 from backend.logs import get_logger
 from contract.deposits import PaymentStatus
@@ -132,7 +132,8 @@ async def record(
         )
         .execution_options(populate_existing=True)
     )
-    assert found is not None  # the insert conflicted with it
+    if found is None:  # the insert conflicted with it, so it exists
+        raise InvariantBroken(f"Payment {transfer.txid}:{transfer.index} is not visible.")
     return await _sighted_again(session, found, transfer)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from backend.errors import Conflict, InvalidRequest, NotFound, QpeapayError
+from backend.errors import Conflict, InvalidRequest, InvariantBroken, NotFound, QpeapayError
 from backend.ledger.models import (
     OWNED,
     SYSTEM_ACCOUNTS,
@@ -183,7 +183,8 @@ async def _get_or_create(
         .on_conflict_do_nothing()
     )
     created = await session.scalar(select(LedgerAccount).where(*natural))
-    assert created is not None  # inserted just now, or by a racer whose commit we waited for
+    if created is None:  # inserted just now, or by a racer whose commit we waited for
+        raise InvariantBroken("A ledger account just upserted is missing.")
     return created
 
 
@@ -412,7 +413,8 @@ async def post(
     if not written:
         # The key was taken: by an earlier post, or by a racer whose commit we waited for.
         replayed = await _replay(session, idempotency_key, fingerprint)
-        assert replayed is not None  # the conflicting row is committed and visible now
+        if replayed is None:  # the conflicting row is committed and visible now
+            raise InvariantBroken("A conflicting ledger journal is not visible.")
         return replayed
 
     _refresh_loaded(session, {row.account_id: row.balance_after for row in written})

@@ -35,4 +35,4 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/dev/outbox", dev_outbox, signed_in(),
              "Development: messages sent to you (404 in production)", response=OutboxList,
              errors=(404,), tags=("dev",)),
-]  # fmt: skip
+]  # fmt: skip  # one endpoint per entry, its fields grouped by hand

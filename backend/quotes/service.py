@@ -20,7 +20,7 @@ from sqlalchemy import Interval, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.errors import Conflict, InvalidRequest, NotFound
+from backend.errors import Conflict, InvalidRequest, InvariantBroken, NotFound
 from backend.limits import service as limits
 from backend.quotes.models import FLOW_OF, ConsumedBy, Quote, QuoteState
 from backend.quotes.pricing import PRICERS
@@ -109,7 +109,8 @@ async def create(
             "lock": timedelta(seconds=lock),
         },
     )
-    assert row is not None
+    if row is None:
+        raise InvariantBroken("INSERT … RETURNING gave no quote row.")
     return row
 
 

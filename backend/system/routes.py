@@ -48,4 +48,4 @@ ENDPOINTS = [
     Endpoint("GET", "/metrics", metrics, PUBLIC, "Prometheus metrics", tags=("system",)),
     Endpoint("GET", "/v1/openapi.json", openapi, PUBLIC, "This API's OpenAPI document",
              tags=("system",)),
-]  # fmt: skip
+]  # fmt: skip  # one endpoint per entry, its fields grouped by hand

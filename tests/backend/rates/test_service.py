@@ -72,10 +72,9 @@ async def test_the_breaker_opens_is_shared_and_probes_once_after_the_cooldown(
     tune: Tune, rates_feed: RatesFeed, redis: Redis
 ) -> None:
     runtime = tune(rates_breaker_failures=2, rates_breaker_cooldown_s=1)
-    sources = service.providers(runtime.settings)
 
     async def refresh() -> None:
-        await service.refresh(runtime.redis, runtime.http, runtime.settings, sources)
+        await service.refresh(runtime.redis, runtime.rates, runtime.settings)
 
     await rates_feed.provider("kraken", mode="error")
     await refresh()
@@ -101,12 +100,12 @@ async def test_a_failed_probe_reopens_the_breaker(
     tune: Tune, rates_feed: RatesFeed, redis: Redis
 ) -> None:
     runtime = tune(rates_breaker_failures=1, rates_breaker_cooldown_s=1)
-    sources = [p for p in service.providers(runtime.settings) if p.name == "kraken"]
+    kraken = runtime.rates.only("kraken")
     await rates_feed.provider("kraken", mode="error")
-    await service.fetch_quotes(redis, runtime.http, runtime.settings, sources)
+    await service.fetch_quotes(redis, kraken, runtime.settings)
     await asyncio.sleep(1.1)
     assert (await breaker.state(redis, "kraken", 1))[0] is BreakerState.half_open
-    await service.fetch_quotes(redis, runtime.http, runtime.settings, sources)
+    await service.fetch_quotes(redis, kraken, runtime.settings)
     assert (await breaker.state(redis, "kraken", 1))[0] is BreakerState.open
 
 

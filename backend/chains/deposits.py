@@ -18,7 +18,7 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, and_, case, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.chains.models import ChainCursor, Payment
+from backend.chains.models import IN_BLOCK, ChainCursor, Payment
 from backend.errors import InvariantBroken
 from backend.events.service import emit
 from backend.keys.models import AddressPurpose
@@ -162,7 +162,7 @@ def _live_confirmations() -> ColumnElement[int]:
     """Blocks from the payment's block to the cursor (what the watcher scanned), counting it."""
     in_chain = and_(
         Payment.block_height.is_not(None),
-        Payment.status.in_([PaymentStatus.seen, PaymentStatus.confirmed, PaymentStatus.failed]),
+        Payment.status.in_(list(IN_BLOCK)),
     )
     depth = func.greatest(ChainCursor.height - Payment.block_height + 1, 0)
     return case((in_chain, func.coalesce(depth, 0)), else_=0)

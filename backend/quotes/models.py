@@ -28,6 +28,12 @@ class QuoteState(StrEnum):
     consumed = "consumed"
 
 
+# A quote is consumed once; "expired" is open past expires_at, never a move.
+ALLOWED: dict[QuoteState, frozenset[QuoteState]] = {
+    QuoteState.open: frozenset({QuoteState.consumed}),
+}
+
+
 class ConsumedBy(StrEnum):
     """What may consume a quote, and the flow of quote each one takes."""
 

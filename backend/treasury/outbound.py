@@ -270,7 +270,7 @@ async def sign(
 # ---------------------------------------------------------------------------- broadcasting
 
 
-async def _move(
+async def transition(
     session: AsyncSession, tx: OutboundTx, to: OutboundStatus, **values: object
 ) -> OutboundTx:
     return await machine.transition(
@@ -305,7 +305,7 @@ async def broadcast(session: AsyncSession, runtime: Runtime, tx: OutboundTx) -> 
         reason = str(exc.extra.get("reason") or exc.message)
         log.warning("outbound.rejected", outbound_id=tx.id, txid=tx.txid, reason=reason)
         # Refused: never in a block, so no fee was paid (a Bitcoin plan's fee included).
-        return await _move(
+        return await transition(
             session,
             tx,
             OutboundStatus.failed,
@@ -320,7 +320,7 @@ async def broadcast(session: AsyncSession, runtime: Runtime, tx: OutboundTx) -> 
     if txid.lower() != tx.txid.lower():
         log.error("outbound.txid_mismatch", outbound_id=tx.id, ours=tx.txid, node=txid)
     log.info("outbound.broadcast", outbound_id=tx.id, txid=tx.txid)
-    return await _move(
+    return await transition(
         session, tx, OutboundStatus.broadcast, broadcast_at=func.now(), last_error=None
     )
 
@@ -416,7 +416,7 @@ async def track(session: AsyncSession, runtime: Runtime, tx: OutboundTx) -> Outb
         tx.confirmations, tx.block_height = seen.depth, seen.block_height
         return tx
     to = OutboundStatus.confirmed if seen.succeeded else OutboundStatus.failed
-    moved = await _move(
+    moved = await transition(
         session,
         tx,
         to,

@@ -192,7 +192,7 @@ async def open_ids(session: AsyncSession, limit: int = 200) -> list[str]:
 # ---------------------------------------------------------------------------------- steps
 
 
-async def _move(session: AsyncSession, row: Sweep, to: SweepStatus, **values: object) -> None:
+async def transition(session: AsyncSession, row: Sweep, to: SweepStatus, **values: object) -> None:
     await machine.transition(
         session,
         Sweep,
@@ -267,9 +267,9 @@ async def advance(session: AsyncSession, runtime: Runtime, sweep_id: str) -> boo
         gas = Money(amount=row.gas_amount, asset=Asset(row.gas_asset))
         moved = await _step(session, runtime, row, OutboundKind.gas_topup, hot, row.address, gas)
         if moved is OutboundStatus.confirmed:
-            await _move(session, row, SweepStatus.sending)
+            await transition(session, row, SweepStatus.sending)
         elif moved is OutboundStatus.failed:
-            await _move(session, row, SweepStatus.failed, failure="the gas top-up failed")
+            await transition(session, row, SweepStatus.failed, failure="the gas top-up failed")
     else:
         deposit = await session.get(ChainAddress, row.address_id)
         if deposit is None:
@@ -277,9 +277,11 @@ async def advance(session: AsyncSession, runtime: Runtime, sweep_id: str) -> boo
         coins = Money(amount=row.amount, asset=Asset(row.asset))
         moved = await _step(session, runtime, row, OutboundKind.sweep, deposit, hot.address, coins)
         if moved is OutboundStatus.confirmed:
-            await _move(session, row, SweepStatus.confirmed)
+            await transition(session, row, SweepStatus.confirmed)
         elif moved is OutboundStatus.failed:
-            await _move(session, row, SweepStatus.failed, failure="the sweep transaction failed")
+            await transition(
+                session, row, SweepStatus.failed, failure="the sweep transaction failed"
+            )
     if moved is not None and row.status in SWEEP_OPEN:
         queue.enqueue_after_commit(session, ADVANCE_JOB, row.id)
     return moved is not None

@@ -1,7 +1,8 @@
 """Team rules a linter can check, read from the source's syntax trees: the dependency
 direction between packages (contract ← backend ← workers; contract ← web), no float in
-money code (contract/ and backend/), outside systems reached only through connectors, no
-`assert` in production code, and no lint or type suppression without its reason."""
+money code (contract/ and backend/), outside systems reached only through connectors,
+statuses changed only by backend.machine.transition, no `assert` in production code, and
+no lint or type suppression without its reason."""
 
 from __future__ import annotations
 
@@ -393,3 +394,58 @@ def test_every_lint_ignore_says_why() -> None:
             unexplained.append(f"pyproject.toml:{number}: {stripped}")
         above = stripped.startswith("#") or (above and entry)
     assert not unexplained, "say why a rule is off:\n" + "\n".join(unexplained)
+
+
+# ------------------------------------------------------------------- state machines
+
+
+def _chain_calls(node: ast.expr) -> Iterator[ast.Call]:
+    """The calls of a method chain, outermost first: `update(T).where(...).values(...)`."""
+    while isinstance(node, ast.Call):
+        yield node
+        func = node.func
+        node = func.value if isinstance(func, ast.Attribute) else func
+
+
+def status_updates(tree: ast.Module) -> list[int]:
+    """Lines of `update(...)....values(status=...)`: a status written around the machine."""
+    found = []
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "values"
+            and any(k.arg == "status" for k in node.keywords)
+        ):
+            continue
+        for call in _chain_calls(node):
+            func = call.func
+            if (func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")) == "update":
+                found.append(node.lineno)
+    return found
+
+
+def test_statuses_change_only_through_the_machine() -> None:
+    found = [
+        Finding(path, line, lines[line - 1].strip(), "status UPDATE outside backend/machine.py")
+        for path, tree, lines in sources("backend", "workers")
+        if path != "backend/machine.py" and not path.startswith("backend/sandbox/")
+        for line in status_updates(tree)
+    ]
+    assert not found, (
+        "move a status with backend.machine.transition (ALLOWED, compare-and-set):\n"
+        + "\n".join(map(str, found))
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "caught"),
+    [
+        ("update(Withdrawal).where(Withdrawal.id == i).values(status='failed')", True),
+        ("sa.update(T).values(status=to)", True),
+        ("update(T).where(x).values(confirmations=3)", False),
+        ("insert(Payment).values(status=s)", False),
+    ],
+)
+def test_the_machine_rule_catches_status_updates(code: str, caught: bool) -> None:
+    assert bool(status_updates(ast.parse(code))) is caught

@@ -69,7 +69,8 @@ class Quote(Base):
             name="amounts_sane",
         ),
         CheckConstraint(
-            "(status = 'consumed') = (consumed_at IS NOT NULL AND consumed_by IS NOT NULL)",
+            f"(status = '{QuoteState.consumed}')"
+            " = (consumed_at IS NOT NULL AND consumed_by IS NOT NULL)",
             name="consumed_consistent",
         ),
         CheckConstraint(

@@ -238,7 +238,11 @@ OUTSIDE_CLIENTS_ALLOWED: dict[str, str] = {
     "backend/dev/": "the dev stack starts local processes and waits for them over HTTP",
     "backend/keys/signer.py": "signs with eth_account in the one process that holds keys; "
     "a connector would have to see the private key",
-    "web/": "the web app's one outside system is our API, reached by web/client.py's httpx",
+    # The web app's one outside system is our API: its typed client, the pool it holds and
+    # the app that opens it (page modules call web/client.py).
+    "web/client.py": "the web app's typed client of our API",
+    "web/runtime.py": "holds the web app's HTTP pool to our API",
+    "web/app.py": "opens that pool (and takes a transport for tests)",
 }
 
 

@@ -88,7 +88,7 @@ class TronReceipt:
     in a block."""
 
     txid: str
-    block_height: int | None
+    block_height: int
     succeeded: bool
     fee: Money
 
@@ -345,7 +345,8 @@ class TronConnector:
         return max(0, min(depth, FINAL_CONFIRMATIONS - 1))
 
     async def receipt(self, txid: str) -> TronReceipt | None:
-        """The transaction's receipt; None while the node has none (pending or unknown)."""
+        """The transaction's receipt once it is in a block; None while pending or unknown.
+        Node trouble leaves as a ChainError (NodeUnavailable after retries), like every call."""
         if len(txid) != 64:
             return None
         try:
@@ -355,9 +356,11 @@ class TronConnector:
         except TransactionNotFound:
             return None
         number = info.get("blockNumber")
+        if not isinstance(number, int):
+            return None
         return TronReceipt(
             txid=txid,
-            block_height=number if isinstance(number, int) else None,
+            block_height=number,
             succeeded=info.get("receipt", {}).get("result", "SUCCESS") == "SUCCESS",
             fee=Money.from_minor_units(int(info.get("fee", 0)), Asset.TRX),
         )

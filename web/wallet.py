@@ -71,14 +71,8 @@ def short(address: str) -> str:
 
 def _page(request: Request, template: str, user: User, status_code: int = 200, **context: Any
           ) -> Response:  # fmt: skip  # the signature kept on two lines, not one per parameter
-    base = {
-        "user": user,
-        "when": when,
-        "amount": amount,
-        "short": short,
-        "network_names": NETWORK_NAMES,
-        "kinds": KINDS,
-    }
+    base = {"user": user, "when": when, "amount": amount, "short": short,
+            "network_names": NETWORK_NAMES, "kinds": KINDS}  # fmt: skip  # kept compact
     return render(request, template, {**base, **context}, status_code=status_code)
 
 
@@ -134,22 +128,10 @@ async def receive(request: Request, user: User) -> Response:
 # ----------------------------------------------------------------------------------- send
 
 
-def _send_form(
-    request: Request,
-    user: User,
-    values: dict[str, str],
-    errors: dict[str, str],
-    status_code: int = 200,
-) -> Response:
-    return _page(
-        request,
-        "wallet/send.html",
-        user,
-        status_code,
-        values=values,
-        errors=errors,
-        routes_out=ROUTES_OUT,
-    )
+def _send_form(request: Request, user: User, values: dict[str, str], errors: dict[str, str],
+               status_code: int = 200) -> Response:  # fmt: skip  # kept compact
+    return _page(request, "wallet/send.html", user, status_code, values=values, errors=errors,
+                 routes_out=ROUTES_OUT)  # fmt: skip  # kept compact
 
 
 @login_required(*HOLDERS)
@@ -193,23 +175,14 @@ def _withdrawal(values: dict[str, str], max_fee: str | None = None) -> Withdrawa
     )  # fmt: skip  # the arguments kept on two lines, not one per line
 
 
-async def _review(
-    request: Request, user: User, values: dict[str, str], status_code: int = 200, **context: Any
-) -> Response:
+async def _review(request: Request, user: User, values: dict[str, str], status_code: int = 200,
+                  **context: Any) -> Response:  # fmt: skip  # kept compact
     """The confirmation step: what arrives, the fee, the total, one key for the submit."""
     values = {**values, "key": values.get("key") or str(uuid.uuid4())}
     if values["mode"] == "person":
         transfer = _transfer(values)
-        return _page(
-            request,
-            "wallet/review.html",
-            user,
-            status_code,
-            values=values,
-            transfer=transfer,
-            preview=None,
-            **context,
-        )
+        return _page(request, "wallet/review.html", user, status_code, values=values,
+                     transfer=transfer, preview=None, **context)  # fmt: skip  # kept compact
     request_body = _withdrawal(values)
     preview = await api(request).get(
         "/v1/withdrawals/preview",
@@ -218,16 +191,8 @@ async def _review(
                 "address": request_body.address, "amount": str(request_body.amount)},
     )  # fmt: skip  # the arguments kept on two lines, not one per line
     values["max_fee"] = format(preview.fee.amount, "f")
-    return _page(
-        request,
-        "wallet/review.html",
-        user,
-        status_code,
-        values=values,
-        transfer=None,
-        preview=preview,
-        **context,
-    )
+    return _page(request, "wallet/review.html", user, status_code, values=values,
+                 transfer=None, preview=preview, **context)  # fmt: skip  # kept compact
 
 
 @login_required(*HOLDERS)
@@ -289,9 +254,8 @@ async def confirm(request: Request, user: User) -> Response:
     except ApiError as error:
         if error.code == "fee_changed":
             # Show the new fee on a fresh review (a new key: the old one was refused).
-            return await _review(
-                request, user, {**values, "key": ""}, 409, notice=error.error.message
-            )
+            return await _review(request, user, {**values, "key": ""}, 409,
+                                 notice=error.error.message)  # fmt: skip  # kept compact
         return _send_form(request, user, values, _errors(error), page_status(error))
     return RedirectResponse(ACTIVITY, status_code=303)
 

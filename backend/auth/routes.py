@@ -93,16 +93,9 @@ def _sender(channel: VerificationChannel) -> Endpoint:
         return await verification.send_code(call.session, call.runtime, user, channel)
 
     send.__name__ = f"send_{channel.value}_code"
-    return Endpoint(
-        "POST",
-        f"/v1/me/verify/{channel.value}/send",
-        send,
-        signed_in(),
-        f"Send a new {channel.value} verification code",
-        response=CodeSent,
-        errors=(409,),
-        tags=("me",),
-    )
+    return Endpoint("POST", f"/v1/me/verify/{channel.value}/send", send, signed_in(),
+                    f"Send a new {channel.value} verification code", response=CodeSent,
+                    errors=(409,), tags=("me",))  # fmt: skip  # kept compact
 
 
 def _checker(channel: VerificationChannel) -> Endpoint:
@@ -114,17 +107,9 @@ def _checker(channel: VerificationChannel) -> Endpoint:
         return users.to_wire(user)
 
     check.__name__ = f"verify_{channel.value}"
-    return Endpoint(
-        "POST",
-        f"/v1/me/verify/{channel.value}",
-        check,
-        signed_in(),
-        f"Verify the {channel.value} with the code we sent",
-        body=VerifyCode,
-        response=User,
-        errors=(409,),
-        tags=("me",),
-    )
+    return Endpoint("POST", f"/v1/me/verify/{channel.value}", check, signed_in(),
+                    f"Verify the {channel.value} with the code we sent", body=VerifyCode,
+                    response=User, errors=(409,), tags=("me",))  # fmt: skip  # kept compact
 
 
 async def two_factor_status(call: Call) -> TwoFactorStatus:

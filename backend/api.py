@@ -28,6 +28,7 @@ from backend.errors import (
     IdempotencyKeyReused,
     InvalidCharacters,
     InvalidJson,
+    InvariantBroken,
     JsonTooDeep,
     UnsupportedMediaType,
     ValidationFailed,
@@ -263,7 +264,8 @@ async def _idempotent_replay(call: Call, key: str, body_hash: str) -> Response |
             IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
         )
     )
-    assert record is not None
+    if record is None:
+        raise InvariantBroken("A conflicting idempotency record is not visible.")
     if record.request_hash != body_hash or record.path != path:
         raise IdempotencyKeyReused(param="Idempotency-Key")
     if record.status is None:

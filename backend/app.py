@@ -18,21 +18,23 @@ from backend.api import Endpoint, routes
 from backend.errors import Busy, MethodNotAllowed, NotFound, QpeapayError
 from backend.middleware import ClientAddress, RequestContext
 from backend.openapi import build
-from backend.routes import ENDPOINTS, LIFESPAN_HOOKS
+from backend.routes import ENDPOINTS
 from backend.runtime import open_runtime
 from backend.settings import Settings, get_settings
 from backend.system.routes import package_version
 
 
 def _render_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, QpeapayError)
+    if not isinstance(exc, QpeapayError):
+        raise TypeError("registered for QpeapayError only")
     return JSONResponse(
         exc.body().model_dump(exclude_none=False), status_code=exc.status, headers=exc.headers
     )
 
 
 def _render_http(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    if not isinstance(exc, HTTPException):
+        raise TypeError("registered for HTTPException only")
     error: QpeapayError
     if exc.status_code == 404:
         error = NotFound()
@@ -53,7 +55,7 @@ def _render_busy(request: Request, exc: Exception) -> Response:
 def lifespan(settings: Settings) -> Callable[[Starlette], Any]:
     @asynccontextmanager
     async def run(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with open_runtime(settings, LIFESPAN_HOOKS) as runtime:
+        async with open_runtime(settings) as runtime:
             yield {"runtime": runtime}
 
     return run

@@ -121,3 +121,9 @@ class ServiceUnavailable(QpeapayError):
 
 class Busy(ServiceUnavailable):
     code, message = "busy", "We are busy right now; try again in a moment."
+
+
+class InvariantBroken(QpeapayError):
+    """Something our own code guarantees did not hold (a row that must exist, a value that
+    must be set): a bug, rendered as a plain 500 and never silently skipped, as an `assert`
+    would be under `python -O`."""

@@ -1,48 +1,63 @@
-"""Typed lifespan state: the long-lived clients one process shares, opened and closed in one
-place so the API and the worker start the same way."""
+"""Typed lifespan state: the long-lived objects one process shares, built in dependency
+order by one function and closed in reverse, so the API and the worker start the same way.
+
+Invariant: every field is set once, when `open_runtime` builds the Runtime; nothing is
+registered into it later, so no start-up step can run before what it needs exists.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
-import httpx
 from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from backend import queue
+from backend.auth.ratelimit import Limiter
+from backend.chains.readiness import Probe, watcher_probes
 from backend.clock import Clock, SystemClock
+from backend.connectors.rates import RateFeeds, open_feeds
+from backend.connectors.registry import ChainConnectors, open_chain_connectors
 from backend.db import create_engine, create_sessionmaker
 from backend.settings import Settings
 
 
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis
     queue: ArqRedis
-    http: httpx.AsyncClient
-    # Domain-owned long-lived objects (connectors, rate providers) keyed by their owner.
-    extras: dict[str, Any] = field(default_factory=dict)
+    # One connector per network this deployment runs (Ethereum's only with USDT configured).
+    chains: ChainConnectors
+    # The exchange-rate providers and the HTTP pool they share.
+    rates: RateFeeds
+    limiter: Limiter
+    # What /readyz asks beyond PostgreSQL, Redis and the worker heartbeat, by check name.
+    readiness: Mapping[str, Probe] = field(default_factory=dict)
     # Where code whose behaviour depends on elapsed time reads it (a test sets its own).
     clock: Clock = field(default_factory=SystemClock)
 
 
-# Opens something a domain keeps for the life of the process and stores it in
-# runtime.extras; closed on shutdown, before the shared clients it may still use.
-LifespanHook = Callable[[Runtime], AbstractAsyncContextManager[None]]
+def _probes(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    chains: ChainConnectors,
+) -> dict[str, Probe]:
+    probes: dict[str, Probe] = {}
+    if chains.ethereum is not None:
+        probes["ethereum"] = chains.ethereum.ready
+    probes.update(watcher_probes(sessionmaker, settings))
+    return probes
 
 
 @asynccontextmanager
-async def open_runtime(
-    settings: Settings, hooks: Sequence[LifespanHook] = ()
-) -> AsyncIterator[Runtime]:
-    """Open the process's clients, then each hook; close everything in reverse order."""
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Open the process's clients, each after what it depends on; close them in reverse."""
     async with AsyncExitStack() as stack:
         engine = create_engine(
             settings.database_url,
@@ -50,21 +65,21 @@ async def open_runtime(
             pool_timeout_s=settings.database_pool_timeout_s,
         )
         stack.push_async_callback(engine.dispose)
+        sessionmaker = create_sessionmaker(engine)
         redis = Redis.from_url(settings.redis_url, decode_responses=True)
         stack.push_async_callback(redis.aclose)
         arq = await queue.connect(settings.redis_url)
         stack.push_async_callback(arq.aclose)
-        http = await stack.enter_async_context(
-            httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0))
-        )
-        runtime = Runtime(
+        chains = await stack.enter_async_context(open_chain_connectors(settings))
+        rates = await stack.enter_async_context(open_feeds(settings))
+        yield Runtime(
             settings=settings,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             redis=redis,
             queue=arq,
-            http=http,
+            chains=chains,
+            rates=rates,
+            limiter=Limiter(settings.redis_url),
+            readiness=_probes(settings, sessionmaker, chains),
         )
-        for hook in hooks:
-            await stack.enter_async_context(hook(runtime))
-        yield runtime

@@ -11,6 +11,7 @@ import limits
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from backend.connectors.rates import RATE_PROVIDERS
 from backend.fees.config import (
     DEFAULT_B2C_TARIFF,
     DEFAULT_C2B_TARIFF,
@@ -25,7 +26,6 @@ from backend.fees.config import (
     check_tariff,
 )
 from backend.limits.config import DEFAULT_LIMITS, LimitSet, check_limits
-from backend.rates.providers import RATE_PROVIDERS
 from contract.forwarding import parse_networks
 from contract.kyc import KycTier
 from contract.limits import LimitAction
@@ -128,7 +128,7 @@ class Settings(BaseSettings):
         "rate_limit_register_account", "rate_limit_api", "rate_limit_recipient_lookup",
         "rate_limit_reset_code_send", "rate_limit_reset_code_send_ip",
         "rate_limit_reset_code_check",
-    )  # fmt: skip
+    )  # fmt: skip  # the setting names several a line
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:
         # A typo must stop the process at start, not fail the first login.

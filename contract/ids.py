@@ -14,7 +14,7 @@ PREFIXES: frozenset[str] = frozenset(
         "wd", "tr", "quo", "whe", "whd", "adr", "req", "err", "otp", "ntf", "aud",
         "otx", "swp",
     }
-)  # fmt: skip
+)  # fmt: skip  # the id prefixes several a line
 
 _PATTERN = re.compile(r"^([a-z]{2,5})_([0-9a-hjkmnp-tv-z]{26})$")
 

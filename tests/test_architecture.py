@@ -1,13 +1,17 @@
 """Team rules a linter can check, read from the source's syntax trees: the dependency
 direction between packages (contract ← backend ← workers; contract ← web), no float in
-money code (contract/ and backend/), and documentation that lives in the repository: no file
-cites a design text kept elsewhere, and every `docs/….md#anchor` cited resolves."""
+money code (contract/ and backend/), outside systems reached only through connectors,
+statuses changed only by backend.machine.transition, no `assert` in production code, no lint
+or type suppression without its reason, and documentation that lives in the repository: no
+file cites a design text kept elsewhere, and every `docs/….md#anchor` cited resolves."""
 
 from __future__ import annotations
 
 import ast
+import io
 import re
 import subprocess
+import tokenize
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +29,7 @@ FORBIDDEN: dict[str, frozenset[str]] = {
 }
 
 MONEY_CODE = ("contract", "backend")
+PRODUCTION = ("backend", "web", "workers", "contract")
 FLOAT_COLUMN_TYPES = frozenset({"Float", "FLOAT", "Double", "DOUBLE", "DOUBLE_PRECISION", "REAL"})
 # A float named for its unit of time (`timeout_s`, `poll_seconds`, `ping_ms`) is a duration,
 # which asyncio and httpx take as float; the name says it is not money.
@@ -374,3 +379,237 @@ def test_anchors_follow_githubs_rule() -> None:
     assert anchors(page) == {
         "qpeapay", "money-and-the-ledger", "tron-http-api", "events", "events-1"
     }  # fmt: skip
+
+
+# ------------------------------------------------------------------ outside systems
+
+# Libraries that talk to a chain or over HTTP. Only backend/connectors may use them (plus
+# the exceptions below), so every call to an outside system gets the connector's retries,
+# timeouts and error mapping.
+OUTSIDE_CLIENTS = frozenset(
+    {"tronpy", "web3", "bitcoinrpc", "hexbytes", "httpx", "httpcore", "requests", "aiohttp"}
+    | {"urllib3", "websockets", "urllib.request", "http.client"}
+)
+OUTSIDE_CLIENT_PREFIXES = ("eth_",)  # eth_account, eth_utils, eth_abi, eth_typing ...
+# Where else they may be imported, and why.
+OUTSIDE_CLIENTS_ALLOWED: dict[str, str] = {
+    "backend/connectors/": "the one place that talks to outside systems",
+    "backend/sandbox/": "the stand-ins serve and drive the outside systems' wire formats",
+    "backend/dev/": "the dev stack starts local processes and waits for them over HTTP",
+    "backend/keys/signer.py": "signs with eth_account in the one process that holds keys; "
+    "a connector would have to see the private key",
+    # The web app's one outside system is our API: its typed client, the pool it holds and
+    # the app that opens it (page modules call web/client.py).
+    "web/client.py": "the web app's typed client of our API",
+    "web/runtime.py": "holds the web app's HTTP pool to our API",
+    "web/app.py": "opens that pool (and takes a transport for tests)",
+}
+
+
+def _is_outside_client(module: str) -> bool:
+    return (
+        module in OUTSIDE_CLIENTS
+        or module.split(".")[0] in OUTSIDE_CLIENTS
+        or any(module.startswith(prefix) for prefix in OUTSIDE_CLIENT_PREFIXES)
+        or any(module.startswith(name + ".") for name in OUTSIDE_CLIENTS)
+    )
+
+
+def outside_client_imports() -> list[Finding]:
+    return [
+        Finding(path, line, lines[line - 1].strip(), f"imports {module}")
+        for path, tree, lines in sources(*PRODUCTION)
+        if not any(path.startswith(place) for place in OUTSIDE_CLIENTS_ALLOWED)
+        for line, module in imported_modules(path, tree)
+        if _is_outside_client(module)
+    ]
+
+
+def test_only_connectors_reach_outside_systems() -> None:
+    found = outside_client_imports()
+    assert not found, (
+        "reach chains and HTTP services through backend/connectors (add the call there):\n"
+        + "\n".join(map(str, found))
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "caught"),
+    [
+        ("import httpx", True),
+        ("from tronpy.exceptions import ApiError", True),
+        ("from eth_utils.address import to_checksum_address", True),
+        ("import urllib.request", True),
+        ("from web3 import AsyncWeb3", True),
+        ("from urllib.parse import urlsplit", False),
+        ("from backend.connectors.tron import TronConnector", False),
+        ("import ethics", False),
+    ],
+)
+def test_the_outside_client_rule_catches_imports(code: str, caught: bool) -> None:
+    modules = [m for _, m in imported_modules("backend/x.py", ast.parse(code))]
+    assert any(_is_outside_client(m) for m in modules) is caught, modules
+
+
+# -------------------------------------------------------------------------- asserts
+
+
+def asserts_in(tree: ast.Module) -> list[int]:
+    return [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Assert)]
+
+
+def test_no_assert_in_production_code() -> None:
+    found = [
+        Finding(path, line, lines[line - 1].strip(), "assert")
+        for path, tree, lines in sources(*PRODUCTION)
+        for line in asserts_in(tree)
+    ]
+    assert not found, (
+        "`python -O` drops asserts: raise one of our errors (backend.errors.InvariantBroken "
+        "for what cannot happen) instead:\n" + "\n".join(map(str, found))
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "caught"),
+    [
+        ("assert x is not None", True),
+        ("def f():\n    if x:\n        assert y, 'why'", True),
+        ("if x is None:\n    raise InvariantBroken('x')", False),
+        ("assertions = 1", False),
+    ],
+)
+def test_the_assert_rule_catches_asserts(code: str, caught: bool) -> None:
+    assert bool(asserts_in(ast.parse(code))) is caught
+
+
+# --------------------------------------------------------------------- suppressions
+
+SUPPRESSION = re.compile(
+    r"#\s*(?:noqa\b(?::\s*[A-Z]+[0-9]+(?:\s*,\s*[A-Z]+[0-9]+)*)?"
+    r"|type:\s*ignore\b(?:\[[^\]]*\])?|fmt:\s*(?:skip|off)\b)"
+)
+# After the suppression: a separator (or a second comment) and at least two words.
+REASON = re.compile(r"^\s*(?:[-#:(,;]\s*)?[\w`'\"(][^\s]*\s+\S+")
+
+
+def unexplained_suppressions(text: str) -> list[tuple[int, str]]:
+    """(line, comment) of every noqa / type: ignore / fmt: skip / fmt: off without a reason."""
+    found = []
+    for token in tokenize.generate_tokens(io.StringIO(text).readline):
+        if token.type != tokenize.COMMENT:
+            continue
+        for match in SUPPRESSION.finditer(token.string):
+            rest = SUPPRESSION.sub("", token.string[match.end() :])
+            if not REASON.match(rest):
+                found.append((token.start[0], token.string))
+    return found
+
+
+def test_every_suppression_says_why() -> None:
+    found = [
+        Finding(path, line, comment, "suppression without a reason")
+        for path, _, lines in sources(*PRODUCTION, "migrations")
+        for line, comment in unexplained_suppressions("\n".join(lines) + "\n")
+    ]
+    assert not found, (
+        "say why beside it: `# noqa: S105 - not a secret`, "
+        "`# type: ignore[misc]  # redis-py: ...`, `# fmt: skip  # a table`:\n"
+        + "\n".join(map(str, found))
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "caught"),
+    [
+        ("x = 1  # noqa\n", True),
+        ("x = 1  # noqa: F401\n", True),
+        ("x = 1  # noqa: F401  (tables)\n", True),
+        ("x = 1  # noqa: S105 - the scheme name, not a secret\n", False),
+        ("x = f()  # type: ignore[misc]\n", True),
+        ("x = f()  # type: ignore[misc]  # redis-py types it sync or async\n", False),
+        ("x = [1,  2]  # fmt: skip\n", True),
+        ("x = [1,  2]  # fmt: skip  # a table, aligned\n", False),
+        ("x = [1,  2]  # noqa: E231 # fmt: skip\n", True),
+        ("# fmt: off\nx = [1,  2]\n# fmt: on\n", True),
+        ("x = '# noqa'\n", False),
+    ],
+)
+def test_the_suppression_rule_wants_reasons(code: str, caught: bool) -> None:
+    assert bool(unexplained_suppressions(code)) is caught
+
+
+def test_every_lint_ignore_says_why() -> None:
+    """Each rule switched off in pyproject.toml (globally or per file) carries a comment on
+    its line or on the comment lines just above it."""
+    lines = (ROOT / "pyproject.toml").read_text().splitlines()
+    unexplained, section, above = [], "", False
+    for number, line in enumerate(lines, 1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            section = stripped
+        if section == "[tool.ruff.lint.per-file-ignores]" and "=" in stripped:
+            entry = not stripped.startswith("#")
+        elif section == "[tool.ruff.lint]" and re.match(r'^"[A-Z]+[0-9]*",', stripped):
+            entry = True
+        else:
+            entry = False
+        if entry and "#" not in stripped and not above:
+            unexplained.append(f"pyproject.toml:{number}: {stripped}")
+        above = stripped.startswith("#") or (above and entry)
+    assert not unexplained, "say why a rule is off:\n" + "\n".join(unexplained)
+
+
+# ------------------------------------------------------------------- state machines
+
+
+def _chain_calls(node: ast.expr) -> Iterator[ast.Call]:
+    """The calls of a method chain, outermost first: `update(T).where(...).values(...)`."""
+    while isinstance(node, ast.Call):
+        yield node
+        func = node.func
+        node = func.value if isinstance(func, ast.Attribute) else func
+
+
+def status_updates(tree: ast.Module) -> list[int]:
+    """Lines of `update(...)....values(status=...)`: a status written around the machine."""
+    found = []
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "values"
+            and any(k.arg == "status" for k in node.keywords)
+        ):
+            continue
+        for call in _chain_calls(node):
+            func = call.func
+            if (func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")) == "update":
+                found.append(node.lineno)
+    return found
+
+
+def test_statuses_change_only_through_the_machine() -> None:
+    found = [
+        Finding(path, line, lines[line - 1].strip(), "status UPDATE outside backend/machine.py")
+        for path, tree, lines in sources("backend", "workers")
+        if path != "backend/machine.py" and not path.startswith("backend/sandbox/")
+        for line in status_updates(tree)
+    ]
+    assert not found, (
+        "move a status with backend.machine.transition (ALLOWED, compare-and-set):\n"
+        + "\n".join(map(str, found))
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "caught"),
+    [
+        ("update(Withdrawal).where(Withdrawal.id == i).values(status='failed')", True),
+        ("sa.update(T).values(status=to)", True),
+        ("update(T).where(x).values(confirmations=3)", False),
+        ("insert(Payment).values(status=s)", False),
+    ],
+)
+def test_the_machine_rule_catches_status_updates(code: str, caught: bool) -> None:
+    assert bool(status_updates(ast.parse(code))) is caught

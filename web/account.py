@@ -331,7 +331,7 @@ async def _keys(request: Request, user: User, status_code: int = 200, **context:
 
 # A new key's secret waits here (the session cookie is encrypted) for the one page view
 # after the redirect, so reloading that page cannot post the form again and make a second key.
-NEW_KEY: SessionKey[dict] = SessionKey("new_api_key", dict)  # type: ignore[type-arg]
+NEW_KEY: SessionKey[dict] = SessionKey("new_api_key", dict)  # type: ignore[type-arg]  # session values are JSON objects of any shape
 
 
 @login_required(Role.merchant)

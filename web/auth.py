@@ -31,7 +31,7 @@ from web.errors import message_for
 from web.session import ACCESS_TOKEN, REFRESH_TOKEN, Session, SessionKey, get_session
 from web.templating import render
 
-PENDING_LOGIN: SessionKey[dict] = SessionKey("pending_login", dict)  # type: ignore[type-arg]
+PENDING_LOGIN: SessionKey[dict] = SessionKey("pending_login", dict)  # type: ignore[type-arg]  # session values are JSON objects of any shape
 PENDING_TTL_S = 300
 # With no `next`, login lands by role: customers on their wallet, everyone else on the
 # account pages (a wallet is not what a merchant or an admin came for first).

@@ -98,7 +98,8 @@ async def origin_rejected(request: Request) -> Response:
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+    if not isinstance(exc, HTTPException):
+        raise TypeError("registered for HTTPException only")
     if exc.status_code == 404:
         return render_error(
             request, 404, "There is no page at this address.", title="Page not found"
@@ -108,7 +109,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 async def api_error(request: Request, exc: Exception) -> Response:
     """An ApiError a page did not handle itself."""
-    assert isinstance(exc, ApiError)
+    if not isinstance(exc, ApiError):
+        raise TypeError("registered for ApiError only")
     reference = exc.error.reference
     if exc.status >= 500:
         log.warning("api.failed", code=exc.code, status=exc.status, reference=reference)

@@ -1,14 +1,14 @@
 """The worker process (`arq workers.main.WorkerSettings`): every domain's jobs, cron jobs
-and event handlers, the runtime it opens at start-up, and the outbox relay.
+and event handlers in one list each, the runtime it opens at start-up, and the loops that
+run beside the jobs (the outbox relay, the chain watchers).
 
-To add a domain, write `workers/<domain>.py` exposing any of FUNCTIONS, CRON_JOBS and
-EVENT_HANDLERS, and add the module to DOMAINS below.
+To add a domain, write `workers/<domain>.py` with its FUNCTIONS (and CRON_JOBS, event
+handlers if it has them) and add them to the lists below.
 """
 
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from types import ModuleType
 from typing import Any
 
 from arq.cron import CronJob
@@ -16,23 +16,33 @@ from arq.worker import Function
 
 from backend import logs, queue
 from backend.events import relay
-from backend.routes import LIFESPAN_HOOKS
-from backend.runtime import open_runtime
+from backend.runtime import Runtime, open_runtime
 from backend.settings import Settings, get_settings
 from workers import chains, rates, system, wallets
 
-DOMAINS: list[ModuleType] = [
-    system,
-    rates,
-    wallets,
+FUNCTIONS: list[Function] = [
+    *system.FUNCTIONS,
+    *rates.FUNCTIONS,
+    *wallets.FUNCTIONS,
 ]
-
-FUNCTIONS: list[Function] = [f for d in DOMAINS for f in getattr(d, "FUNCTIONS", ())]
-CRON_JOBS: list[CronJob] = [c for d in DOMAINS for c in getattr(d, "CRON_JOBS", ())]
+CRON_JOBS: list[CronJob] = [
+    *system.CRON_JOBS,
+    *rates.CRON_JOBS,
+    *wallets.CRON_JOBS,
+]
 # Consumers of every event, run by the relay in its transaction (see relay.EventHandler).
-EVENT_HANDLERS: list[relay.EventHandler] = [
-    h for d in DOMAINS for h in getattr(d, "EVENT_HANDLERS", ())
-]
+EVENT_HANDLERS: list[relay.EventHandler] = []
+
+
+async def _run_loops(stack: AsyncExitStack, runtime: Runtime) -> None:
+    # The relay is a loop beside the jobs rather than an arq cron job: cron ticks at most
+    # once a second (a POS screen should turn green sooner), and cron jobs are scheduled
+    # through Redis, which is exactly what may be down while the outbox fills; the loop
+    # keeps ticking against PostgreSQL and publishes as soon as Redis is back. Every worker
+    # runs one; the advisory lock lets one relay at a time do the work.
+    await stack.enter_async_context(relay.running(runtime, EVENT_HANDLERS))
+    # A watcher loop per network in CHAIN_WATCHERS (one process at a time does the work).
+    await stack.enter_async_context(chains.running(runtime))
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -40,15 +50,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     logs.configure(settings.log_level, settings.log_json)
     stack = AsyncExitStack()
     try:
-        ctx["runtime"] = await stack.enter_async_context(open_runtime(settings, LIFESPAN_HOOKS))
-        # The relay is a loop beside the jobs rather than an arq cron job: cron ticks at
-        # most once a second (a POS screen should turn green sooner), and cron jobs are
-        # scheduled through Redis, which is exactly what may be down while the outbox fills;
-        # the loop keeps ticking against PostgreSQL and publishes as soon as Redis is back.
-        # Every worker runs one; the advisory lock lets one relay at a time do the work.
-        await stack.enter_async_context(relay.running(ctx["runtime"], EVENT_HANDLERS))
-        # A watcher loop per network in CHAIN_WATCHERS (one process at a time does the work).
-        await stack.enter_async_context(chains.running(ctx["runtime"]))
+        runtime = await stack.enter_async_context(open_runtime(settings))
+        ctx["runtime"] = runtime
+        await _run_loops(stack, runtime)
     except BaseException:
         await stack.aclose()
         raise

@@ -56,4 +56,4 @@ ENDPOINTS = [
              response=ApiKeyList, tags=("api-keys",)),
     Endpoint("DELETE", "/v1/api-keys/{key_id}", revoke_key, MERCHANT, "Revoke an API key",
              response=ApiKey, errors=(404,), tags=("api-keys",)),
-]  # fmt: skip
+]  # fmt: skip  # one endpoint per entry, its fields grouped by hand

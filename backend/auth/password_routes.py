@@ -71,4 +71,4 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/me/password", change_password, signed_in(),
              "Change your password (signs out your other sessions)", body=PasswordChange,
              response=PasswordChanged, errors=(400,), tags=("me",)),
-]  # fmt: skip
+]  # fmt: skip  # kept compact

@@ -171,7 +171,7 @@ async def reset(
     await audit.record(
         session, "auth.password_reset", actor_user_id=user.id, subject_user_id=user.id,
         ip=ip, sessions_ended=ended,
-    )  # fmt: skip
+    )  # fmt: skip  # kept compact
     await _tell_owner(session, runtime, user, "reset with a code sent to this email")
 
     async def _forgive_failed_logins() -> None:
@@ -188,7 +188,7 @@ async def _refused(runtime: Runtime, user: User | None, ip: str, reason: str) ->
     await audit.record_now(
         runtime.sessionmaker, "auth.password_reset_failed", outcome="failure",
         subject_user_id=user.id if user else None, ip=ip, reason=reason,
-    )  # fmt: skip
+    )  # fmt: skip  # kept compact
 
 
 async def change(
@@ -212,7 +212,7 @@ async def change(
         await audit.record_now(
             runtime.sessionmaker, "auth.password_change_failed", outcome="failure",
             actor_user_id=user.id, subject_user_id=user.id, ip=ip, reason="password",
-        )  # fmt: skip
+        )  # fmt: skip  # kept compact
         raise PasswordIncorrect(param="current_password")
     _check_new_password(data.new_password, user.email)
     if data.new_password == data.current_password:
@@ -222,6 +222,6 @@ async def change(
     await audit.record(
         session, "auth.password_changed", actor_user_id=user.id, subject_user_id=user.id,
         ip=ip, sessions_ended=ended,
-    )  # fmt: skip
+    )  # fmt: skip  # kept compact
     await _tell_owner(session, runtime, user, "changed in the account settings")
     return ended

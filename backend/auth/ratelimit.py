@@ -9,15 +9,16 @@ from __future__ import annotations
 import math
 import time
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from backend.errors import RateLimited
-from backend.runtime import Runtime
 
-_EXTRA = "auth.ratelimiter"
+if TYPE_CHECKING:  # the runtime builds the process's Limiter
+    from backend.runtime import Runtime
 
 
 @lru_cache(maxsize=64)
@@ -69,8 +70,5 @@ class Limiter:
 
 
 def limiter(runtime: Runtime) -> Limiter:
-    found = runtime.extras.get(_EXTRA)
-    if not isinstance(found, Limiter):
-        # One per process, made on first use; it holds its own Redis connection pool.
-        found = runtime.extras[_EXTRA] = Limiter(runtime.settings.redis_url)
-    return found
+    # One per process (it holds its own Redis connection pool), made with the runtime.
+    return runtime.limiter

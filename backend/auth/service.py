@@ -29,16 +29,30 @@ from backend.auth.errors import (
 )
 from backend.auth.models import AuthSession, RefreshToken
 from backend.db import unit_of_work, utcnow
+from backend.errors import InvariantBroken
 from backend.runtime import Runtime
 from backend.users import passwords
 from backend.users.models import User
 from contract.auth import LoginRequest, TokenPair
 from contract.ids import new_id
 
-_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
-             ("Safari/", "Safari"), ("curl/", "curl"), ("python-httpx", "Python"))  # fmt: skip
-_SYSTEMS = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"),
-            ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Linux", "Linux"))  # fmt: skip
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+    ("curl/", "curl"),
+    ("python-httpx", "Python"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("Linux", "Linux"),
+)
 
 
 def describe_device(user_agent: str) -> str:
@@ -83,7 +97,7 @@ async def _refuse_password(
     await audit.record_now(
         runtime.sessionmaker, "auth.login_failed", outcome="failure",
         subject_user_id=user.id if user else None, ip=ip, reason=reason,
-    )  # fmt: skip
+    )  # fmt: skip  # kept compact
 
 
 async def login(
@@ -117,12 +131,13 @@ async def login(
     if not await passwords.verify(user.password_hash if user else None, data.password):
         await _refuse_password(runtime, user, data.email, ip, "password")
         raise InvalidCredentials()
-    assert user is not None
+    if user is None:
+        raise InvariantBroken("A verified password belongs to a user.")
     if user.disabled_at is not None:
         await audit.record_now(
             runtime.sessionmaker, "auth.login_failed", outcome="failure",
             subject_user_id=user.id, ip=ip, reason="disabled",
-        )  # fmt: skip
+        )  # fmt: skip  # the arguments kept on two lines, not one per line
         raise AccountDisabled()
     if user.two_factor_enabled:
         if not data.otp:

@@ -20,6 +20,7 @@ from backend.auth import ratelimit, sealing
 from backend.auth.errors import CodeInvalid, CodeReused, PasswordIncorrect, TwoFactorState
 from backend.auth.models import RecoveryCode
 from backend.db import utcnow
+from backend.errors import InvariantBroken
 from backend.runtime import Runtime
 from backend.settings import Settings
 from backend.users import passwords
@@ -34,7 +35,8 @@ _RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i to misre
 
 
 def _totp(runtime: Runtime, user: User) -> pyotp.TOTP:
-    assert user.totp_secret_sealed is not None
+    if user.totp_secret_sealed is None:
+        raise InvariantBroken("Two-factor checks run only for users with a TOTP secret.")
     return pyotp.TOTP(sealing.unseal(runtime.settings, _SEALING_PURPOSE, user.totp_secret_sealed))
 
 
@@ -187,7 +189,7 @@ async def regenerate_recovery_codes(
     await audit.record(
         session, "2fa.recovery_codes_renewed", actor_user_id=user.id, subject_user_id=user.id,
         ip=ip,
-    )  # fmt: skip
+    )  # fmt: skip  # the arguments kept on two lines, not one per line
     return codes
 
 

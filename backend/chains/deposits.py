@@ -18,8 +18,8 @@ from decimal import Decimal
 from sqlalchemy import ColumnElement, and_, case, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.chains import claims
-from backend.chains.models import ChainCursor, Payment
+from backend.chains.models import IN_BLOCK, ChainCursor, Payment
+from backend.errors import InvariantBroken
 from backend.events.service import emit
 from backend.keys.models import AddressPurpose
 from backend.ledger import service as ledger
@@ -62,7 +62,7 @@ def view(payment: Payment, confirmations: int | None = None) -> Deposit:
 async def on_payment(
     session: AsyncSession, payment: Payment, previous: PaymentStatus | None
 ) -> None:
-    """The claim of wallet deposit addresses (registered below)."""
+    """The claim of wallet deposit addresses (see backend.chains.claims.CLAIMS)."""
     if payment.owner_id is None:
         raise ValueError(f"deposit {payment.id} has no owner")
     if payment.state is PaymentStatus.confirmed:
@@ -78,12 +78,10 @@ async def on_payment(
     )
 
 
-claims.register(AddressPurpose.deposit, on_payment)
-
-
 async def _accounts(session: AsyncSession, payment: Payment) -> tuple[str, str]:
     asset, network = Asset(payment.asset), Network(payment.network)
-    assert payment.owner_id is not None
+    if payment.owner_id is None:
+        raise InvariantBroken(f"Deposit payment {payment.id} has no owner.")
     hot = await ledger.system_account(session, Purpose.hot_wallet, asset, network)
     wallet = await ledger.open_account(session, payment.owner_id, asset, Purpose.available)
     return hot.id, wallet.id
@@ -164,7 +162,7 @@ def _live_confirmations() -> ColumnElement[int]:
     """Blocks from the payment's block to the cursor (what the watcher scanned), counting it."""
     in_chain = and_(
         Payment.block_height.is_not(None),
-        Payment.status.in_([PaymentStatus.seen, PaymentStatus.confirmed, PaymentStatus.failed]),
+        Payment.status.in_(list(IN_BLOCK)),
     )
     depth = func.greatest(ChainCursor.height - Payment.block_height + 1, 0)
     return case((in_chain, func.coalesce(depth, 0)), else_=0)

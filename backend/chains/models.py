@@ -64,7 +64,10 @@ class Payment(Timestamped, Base):
         CheckConstraint("confirmations >= 0", name="confirmations_non_negative"),
         CheckConstraint("required_confirmations >= 1", name="required_confirmations_positive"),
         CheckConstraint("credit_count >= 0", name="credit_count_non_negative"),
-        CheckConstraint("status <> 'failed' OR block_height IS NOT NULL", name="failed_in_block"),
+        CheckConstraint(
+            f"status <> '{PaymentStatus.failed}' OR block_height IS NOT NULL",
+            name="failed_in_block",
+        ),
         # A customer's history, newest first.
         Index("ix_payments_owner_id_created_at", "owner_id", "created_at", "id"),
         # What every tick reads: the network's payments still moving.
@@ -72,7 +75,7 @@ class Payment(Timestamped, Base):
             "ix_payments_network_open",
             "network",
             "status",
-            postgresql_where=text("status = 'seen'"),
+            postgresql_where=text(f"status = '{PaymentStatus.seen}'"),
         ),
         # What a reorg reads: payments in blocks above the fork point.
         Index("ix_payments_network_block_height", "network", "block_height"),

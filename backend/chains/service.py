@@ -15,10 +15,11 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend import machine
 from backend.chains import claims
 from backend.chains.models import ALLOWED, IN_BLOCK, Payment
 from backend.connectors.chain import BlockRef, Transfer
-from backend.errors import InvalidTransition
+from backend.errors import InvariantBroken
 from backend.keys.models import ChainAddress
 from backend.logs import get_logger
 from contract.deposits import PaymentStatus
@@ -42,23 +43,16 @@ def _initial(transfer: Transfer) -> PaymentStatus:
 async def transition(
     session: AsyncSession, payment: Payment, to: PaymentStatus, **values: Any
 ) -> None:
-    """Move `payment` to `to` (compare-and-set on its current status), then tell its claim.
+    """Move `payment` to `to` (compare-and-set on the status it was read in), then tell its
+    claim.
 
-    `values` are other columns to set in the same UPDATE (the block, confirmed_at…).
+    `values` are other columns to set in the same UPDATE (the block, confirmed_at…). Only the
+    network's watcher (one, by lock) writes payments, so InvalidTransition here is a bug.
     """
     previous = payment.state
-    if to not in ALLOWED[previous]:
-        raise InvalidTransition(f"A {previous} payment cannot become {to}.", payment_id=payment.id)
-    moved = await session.scalar(
-        update(Payment)
-        .where(Payment.id == payment.id, Payment.status == previous)
-        .values(status=to, **values)
-        .returning(Payment),
-        execution_options={"populate_existing": True},
+    moved = await machine.transition(
+        session, Payment, payment.id, ALLOWED, to, expect=previous, values=values
     )
-    if moved is None:
-        # Only the network's watcher (one, by lock) writes payments: this is a bug.
-        raise InvalidTransition(f"Payment {payment.id} is no longer {previous}.")
     log.info(
         "chains.payment_moved",
         payment_id=payment.id,
@@ -132,7 +126,8 @@ async def record(
         )
         .execution_options(populate_existing=True)
     )
-    assert found is not None  # the insert conflicted with it
+    if found is None:  # the insert conflicted with it, so it exists
+        raise InvariantBroken(f"Payment {transfer.txid}:{transfer.index} is not visible.")
     return await _sighted_again(session, found, transfer)
 
 

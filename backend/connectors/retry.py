@@ -51,7 +51,7 @@ async def retrying(
             failure = exc
         if number < attempts:
             log.warning(f"{network}.rpc_retry", method=method, attempt=number, error=failure.error)
-            await asyncio.sleep(delay * (0.75 + random.random() / 2))  # noqa: S311 - jitter
+            await asyncio.sleep(delay * (0.75 + random.random() / 2))  # noqa: S311 - jitter for retries, not a secret
             delay = min(delay * 2, max_backoff_s)
     log.warning(f"{network}.node_unavailable", method=method, error=failure.error)
     raise failure.final from failure.__cause__

@@ -51,7 +51,8 @@ async def _create(url: str, name: str, drop: bool) -> None:
 
 def ensure_database(url: str, *, drop: bool = False) -> None:
     name = make_url(url).database
-    assert name, "the URL must name a database"
+    if not name:
+        raise ValueError("the URL must name a database")
     asyncio.run(_create(url, name, drop))
 
 

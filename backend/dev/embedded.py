@@ -43,7 +43,7 @@ def start_postgres(data_dir: Path) -> tuple[str, Any]:
     import pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")  # type: ignore[attr-defined]  # pgserver ships no type for get_server
     info = server.get_postmaster_info()
     socket_dir = str(info.socket_dir)
     url = f"postgresql+asyncpg://postgres@/postgres?host={quote(socket_dir)}"

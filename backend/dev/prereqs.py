@@ -38,7 +38,7 @@ def missing(
     found: list[Missing] = []
     if python < MIN_PYTHON:
         found.append(Missing(f"Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+ (this is "
-                             f"{python[0]}.{python[1]})", "python3"))  # fmt: skip
+                             f"{python[0]}.{python[1]})", "python3"))  # fmt: skip  # kept compact
     elif not has_venv:
         found.append(Missing("Python's venv module", "python3-venv"))
     if which("node") is None:
@@ -52,9 +52,11 @@ def missing(
 
 def message(found: list[Missing]) -> str:
     packages = " ".join(dict.fromkeys(m.package for m in found))
-    lines = [f"make test needs {', '.join(m.what for m in found)}.",
-             f"Install with: sudo apt-get install -y {packages}",
-             "(or run .ci/run, which installs them and then runs make test)"]  # fmt: skip
+    lines = [
+        f"make test needs {', '.join(m.what for m in found)}.",
+        f"Install with: sudo apt-get install -y {packages}",
+        "(or run .ci/run, which installs them and then runs make test)",
+    ]
     return "\n".join(lines)
 
 

@@ -97,7 +97,8 @@ async def start_child(
         preexec_fn=_die_with_parent,
         limit=_LINE_LIMIT,
     )
-    assert process.stdout is not None
+    if process.stdout is None:
+        raise RuntimeError(f"{name} was started without a stdout pipe")
     return Child(name, process, asyncio.create_task(_pump(name, process.stdout, console)))
 
 

@@ -16,7 +16,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.connectors.chain import ChainConnector, ChainError, FeeEstimate
+from backend.connectors.chain import ChainError, FeeEstimate
 from backend.errors import InvalidRequest
 from backend.fees.config import Flow, TariffBand
 from backend.ledger import service as ledger
@@ -178,10 +178,9 @@ class NetworkCost:
 
 async def fee_estimate(runtime: Runtime, network: Network) -> tuple[int, str, str]:
     """(unit price, unit, source): the chain connector's estimate when this process runs
-    one (kept in runtime.extras under the network's name, as the connectors' lifespan
-    hooks do) and it answers within the rate timeout; else the configured default,
-    labelled as such."""
-    connector: ChainConnector | None = runtime.extras.get(network.value)
+    one for the network and it answers within the rate timeout; else the configured
+    default, labelled as such."""
+    connector = runtime.chains.get(network)
     fallback = runtime.settings.fee_network_defaults[network]
     if connector is None:
         return fallback.unit_price, fallback.unit, "configured default"

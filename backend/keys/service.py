@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.errors import InvariantBroken
 from backend.keys import derivation
 from backend.keys.errors import KeysMisconfigured, SeedMissing
 from backend.keys.models import INDEX_SEQUENCES, AccountKey, AddressPurpose, ChainAddress
@@ -45,7 +46,8 @@ async def _derive_next(
 ) -> tuple[int, str]:
     account, scheme = await _account(session, settings, network)
     index = await session.scalar(INDEX_SEQUENCES[network].next_value())
-    assert index is not None
+    if index is None:
+        raise InvariantBroken(f"The {network} index sequence gave no value.")
     return index, derivation.address_at(scheme, account.xpub, index)
 
 
@@ -102,7 +104,8 @@ async def hot_wallet(session: AsyncSession, settings: Settings, network: Network
             )
         )
         found = await session.scalar(query)
-    assert found is not None
+    if found is None:
+        raise InvariantBroken(f"The {network} hot wallet address is not visible.")
     return found
 
 

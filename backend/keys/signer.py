@@ -44,6 +44,7 @@ from backend.connectors.ethereum.client import EthTxParams
 from backend.connectors.tron import transaction as tron_tx
 from backend.connectors.tron.address import validate_address as tron_address
 from backend.connectors.tron.transaction import TronTxParams
+from backend.errors import InvariantBroken
 from backend.keys import btc_tx, crypto, derivation, service
 from backend.keys.btc_plan import Plan
 from backend.keys.errors import (
@@ -245,7 +246,8 @@ async def _row_to_open(
 async def _open(session: AsyncSession, settings: Settings) -> tuple[_Mnemonic, SealedSeed]:
     row, sealed, previous = await _row_to_open(session, settings)
     secret = settings.keys_previous_secret if previous else settings.keys_secret
-    assert secret is not None
+    if secret is None:
+        raise InvariantBroken("The seed needs a keys secret that is not configured.")
     try:
         plaintext = crypto.unseal(sealed, secret, aad=_aad(row.version, row.fingerprint))
     except crypto.Unsealable:

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from backend.errors import Conflict, InvalidRequest, NotFound, QpeapayError
+from backend.errors import Conflict, InvalidRequest, InvariantBroken, NotFound, QpeapayError
 from backend.ledger.models import (
     OWNED,
     SYSTEM_ACCOUNTS,
@@ -183,7 +183,8 @@ async def _get_or_create(
         .on_conflict_do_nothing()
     )
     created = await session.scalar(select(LedgerAccount).where(*natural))
-    assert created is not None  # inserted just now, or by a racer whose commit we waited for
+    if created is None:  # inserted just now, or by a racer whose commit we waited for
+        raise InvariantBroken("A ledger account just upserted is missing.")
     return created
 
 
@@ -406,7 +407,7 @@ async def post(
                 balance=Money(amount=account.balance, asset=asset),
                 needed=Money(amount=-posting.amount.amount, asset=asset),
             )
-    raise QpeapayError(f"ledger post {idempotency_key!r} wrote nothing and found no reason")
+    raise InvariantBroken(f"Ledger post {idempotency_key!r} wrote nothing and found no reason.")
 
 
 # The whole post in one round trip. `locked` takes the accounts' row locks in id order (so

@@ -71,4 +71,4 @@ ENDPOINTS = [
              "Override a user's limits for one action (audited); all limits omitted "
              "removes the override", body=LimitOverrideRequest, response=LimitOverride,
              errors=(404,), tags=("admin",)),
-]  # fmt: skip
+]  # fmt: skip  # one endpoint per entry, its fields grouped by hand

@@ -34,4 +34,4 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/dev/outbox", dev_outbox, signed_in(),
              "Development: messages sent to you (404 unless enabled in dev)", response=OutboxList,
              errors=(404,), tags=("dev",)),
-]  # fmt: skip
+]  # fmt: skip  # one endpoint per entry, its fields grouped by hand

@@ -28,6 +28,12 @@ class QuoteState(StrEnum):
     consumed = "consumed"
 
 
+# A quote is consumed once; "expired" is open past expires_at, never a move.
+ALLOWED: dict[QuoteState, frozenset[QuoteState]] = {
+    QuoteState.open: frozenset({QuoteState.consumed}),
+}
+
+
 class ConsumedBy(StrEnum):
     """What may consume a quote, and the flow of quote each one takes."""
 
@@ -63,7 +69,8 @@ class Quote(Base):
             name="amounts_sane",
         ),
         CheckConstraint(
-            "(status = 'consumed') = (consumed_at IS NOT NULL AND consumed_by IS NOT NULL)",
+            f"(status = '{QuoteState.consumed}')"
+            " = (consumed_at IS NOT NULL AND consumed_by IS NOT NULL)",
             name="consumed_consistent",
         ),
         CheckConstraint(

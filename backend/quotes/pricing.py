@@ -74,7 +74,7 @@ def _crypto(value: Decimal, asset: Asset) -> Money:
 def _lines(
     settings: Settings, flow: Flow, platform: Decimal, mpesa: Decimal, mpesa_what: str,
     leftover: Decimal,
-) -> list[FeeLine]:  # fmt: skip
+) -> list[FeeLine]:  # fmt: skip  # the signature kept on two lines, not one per parameter
     fees = [
         line(FeeKind.platform, kes(platform), describe_platform(settings, flow)),
         line(FeeKind.mpesa, kes(mpesa), mpesa_what),

@@ -32,4 +32,4 @@ ENDPOINTS = [
              tags=("prices",)),
     Endpoint("GET", "/v1/quotes/{quote_id}", get_quote, _READ_QUOTE, "One of your quotes",
              response=Quote, errors=(404,), tags=("prices",)),
-]  # fmt: skip
+]  # fmt: skip  # one endpoint per entry, its fields grouped by hand

@@ -18,13 +18,14 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import cast
 
-from sqlalchemy import Interval, bindparam, func, select, update
+from sqlalchemy import Interval, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from backend.errors import Conflict, InvalidRequest, NotFound
+from backend import machine
+from backend.errors import Conflict, InvalidRequest, InvalidTransition, InvariantBroken, NotFound
 from backend.limits import service as limits
-from backend.quotes.models import FLOW_OF, ConsumedBy, Quote, QuoteState
+from backend.quotes.models import ALLOWED, FLOW_OF, ConsumedBy, Quote, QuoteState
 from backend.quotes.pricing import PRICERS
 from backend.rates import service as rates
 from backend.runtime import Runtime
@@ -127,7 +128,8 @@ async def create(
             "lock": timedelta(seconds=lock),
         },
     )
-    assert row is not None
+    if row is None:
+        raise InvariantBroken("INSERT … RETURNING gave no quote row.")
     return row
 
 
@@ -156,27 +158,26 @@ async def consume(
     otherwise. Calling again with the same `reference` after success returns the quote
     (a retried job changes nothing)."""
     flow = FLOW_OF[purpose]
-    row: Quote | None = await session.scalar(
-        update(Quote)
-        .where(
-            Quote.id == quote_id,
-            Quote.owner_id == owner_id,
-            Quote.flow == str(flow),
-            Quote.status == str(QuoteState.open),
-            Quote.expires_at > func.statement_timestamp(),
+    try:
+        return await machine.transition(
+            session,
+            Quote,
+            quote_id,
+            ALLOWED,
+            QuoteState.consumed,
+            where=[
+                Quote.owner_id == owner_id,
+                Quote.flow == flow,
+                Quote.expires_at > func.statement_timestamp(),
+            ],
+            values={
+                "consumed_at": func.statement_timestamp(),
+                "consumed_by": purpose,
+                "consumed_reference": reference,
+            },
         )
-        .values(
-            status=str(QuoteState.consumed),
-            consumed_at=func.statement_timestamp(),
-            consumed_by=str(purpose),
-            consumed_reference=reference,
-        )
-        .returning(Quote),
-        execution_options={"populate_existing": True},
-    )
-    if row is not None:
-        return row
-    found = await get(session, quote_id, owner_id)
+    except InvalidTransition:  # say which rule refused it
+        found = await get(session, quote_id, owner_id)
     if found.status == QuoteState.consumed:
         if reference is not None and (found.consumed_by, found.consumed_reference) == (
             str(purpose),

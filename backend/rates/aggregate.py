@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, localcontext
 
-from backend.rates.providers import CRYPTO, SourceQuote
+from backend.connectors.rates import CRYPTO, SourceQuote
 from contract.money import Asset
 
 # Mid-market rates are not money: they keep 8 decimals and meet a named rounding only
@@ -115,7 +115,7 @@ def aggregate(
         publish(asset, Asset.USD, _one_per_provider(direct), min_crypto_sources)
 
     publish(Asset.USD, Asset.KES, _one_per_provider(by_pair[(Asset.USD, Asset.KES)]),
-            min_fx_sources)  # fmt: skip
+            min_fx_sources)  # fmt: skip  # the arguments kept on two lines, not one per line
     fx = rates.get("USD/KES")
     if fx is not None:
         for asset in CRYPTO:

@@ -32,7 +32,7 @@ def _key(name: str) -> str:
 async def state(
     redis: Redis, name: str, cooldown_s: int, clock: Clock = SYSTEM
 ) -> tuple[BreakerState, int]:
-    raw = await redis.hgetall(_key(name))  # type: ignore[misc]
+    raw = await redis.hgetall(_key(name))  # type: ignore[misc]  # redis-py: sync-or-async union
     failures = int(raw.get("failures", 0))
     opened = raw.get("opened_at")
     if opened is None:
@@ -66,5 +66,5 @@ async def failed(redis: Redis, name: str, threshold: int, clock: Clock = SYSTEM)
         failures, _ = await pipe.execute()
     if int(failures) < threshold:
         return False
-    await redis.hset(key, "opened_at", str(unix_ms(clock)))  # type: ignore[misc]
+    await redis.hset(key, "opened_at", str(unix_ms(clock)))  # type: ignore[misc]  # redis-py: sync-or-async union
     return True

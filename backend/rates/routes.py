@@ -53,4 +53,4 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/rates", list_rates, public_limited,
              "Current exchange rates: value, number of sources and age per pair",
              response=Rates, errors=(503,), tags=("prices",)),
-]  # fmt: skip
+]  # fmt: skip  # one endpoint per entry, its fields grouped by hand

@@ -18,30 +18,18 @@ import json
 import math
 import secrets
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, localcontext
 
-import httpx
 from redis.asyncio import Redis
 
 from backend.clock import SYSTEM, Clock, unix_ms
+from backend.connectors.rates import ProviderError, RateFeeds, RateProvider, SourceQuote
 from backend.errors import ServiceUnavailable
 from backend.logs import get_logger
 from backend.rates import breaker
 from backend.rates.aggregate import aggregate
-from backend.rates.providers import (
-    Binance,
-    Coinbase,
-    CoinbaseFx,
-    CoinGecko,
-    Kraken,
-    OpenExchangeRates,
-    ProviderError,
-    RateProvider,
-    SourceQuote,
-)
 from backend.runtime import Runtime
 from backend.settings import Settings
 from contract.money import Asset, Money, Rounding
@@ -128,21 +116,8 @@ class Snapshot:
         return [rate for rate in self.pairs.values() if rate.age_ms(now_ms) <= max_age_s * 1000]
 
 
-def providers(settings: Settings) -> list[RateProvider]:
-    """The configured providers, each pointed at its base URL (the stand-in in dev)."""
-    every: dict[str, RateProvider] = {
-        "coingecko": CoinGecko(settings.rates_coingecko_url.rstrip("/")),
-        "binance": Binance(settings.rates_binance_url.rstrip("/")),
-        "kraken": Kraken(settings.rates_kraken_url.rstrip("/")),
-        "coinbase": Coinbase(settings.rates_coinbase_url.rstrip("/")),
-        "coinbase_fx": CoinbaseFx(settings.rates_coinbase_url.rstrip("/")),
-        "open_er_api": OpenExchangeRates(settings.rates_open_er_api_url.rstrip("/")),
-    }
-    return [every[name] for name in settings.rates_providers]
-
-
 async def _ask(
-    redis: Redis, http: httpx.AsyncClient, settings: Settings, provider: RateProvider, clock: Clock
+    redis: Redis, feeds: RateFeeds, settings: Settings, provider: RateProvider, clock: Clock
 ) -> list[SourceQuote]:
     if not await breaker.allow(redis, provider.name, settings.rates_breaker_cooldown_s, clock):
         log.info("rates.provider_skipped", provider=provider.name, reason="circuit open")
@@ -151,12 +126,13 @@ async def _ask(
         # The per-request timeout covers each HTTP call; this bounds a provider that
         # makes several (Coinbase asks once per pair).
         async with asyncio.timeout(settings.rates_timeout_s * 2):
-            quotes = await provider.fetch(http, settings.rates_timeout_s)
+            quotes = await feeds.fetch(provider, settings.rates_timeout_s)
     except (ProviderError, TimeoutError) as exc:
         reason = exc.reason if isinstance(exc, ProviderError) else "timeout"
         opened = await breaker.failed(redis, provider.name, settings.rates_breaker_failures, clock)
-        log.warning("rates.provider_failed", provider=provider.name, reason=reason,
-                    breaker_opened=opened)  # fmt: skip
+        log.warning(
+            "rates.provider_failed", provider=provider.name, reason=reason, breaker_opened=opened
+        )
         return []
     await breaker.succeeded(redis, provider.name)
     return quotes
@@ -167,7 +143,7 @@ async def _still_moving(
 ) -> list[SourceQuote]:
     """Drop volatile prices this provider has repeated unchanged for too long."""
     key = _SEEN_KEY.format(provider=provider)
-    seen: dict[str, str] = await redis.hgetall(key)  # type: ignore[misc]
+    seen: dict[str, str] = await redis.hgetall(key)  # type: ignore[misc]  # redis-py: sync-or-async union
     kept, updates = [], {}
     for quote in quotes:
         value = format(quote.value, "f")
@@ -175,12 +151,16 @@ async def _still_moving(
         if previous_value != value:
             updates[quote.pair] = f"{value}|{now_ms}"
         elif quote.base in VOLATILE and now_ms - int(since) > settings.rates_frozen_after_s * 1000:
-            log.warning("rates.source_frozen", provider=provider, pair=quote.pair,
-                        unchanged_for_s=(now_ms - int(since)) // 1000)  # fmt: skip
+            log.warning(
+                "rates.source_frozen",
+                provider=provider,
+                pair=quote.pair,
+                unchanged_for_s=(now_ms - int(since)) // 1000,
+            )
             continue
         kept.append(quote)
     if updates:
-        await redis.hset(key, mapping=updates)  # type: ignore[misc]
+        await redis.hset(key, mapping=updates)  # type: ignore[misc]  # redis-py: sync-or-async union
         await redis.expire(key, 7 * 86_400)
     return kept
 
@@ -196,22 +176,20 @@ def _timely(settings: Settings, quotes: list[SourceQuote], now_ms: int) -> list[
         )
         age_ms = None if quote.reported_at is None else now_ms - _ms(quote.reported_at)
         if age_ms is not None and age_ms > bound * 1000:
-            log.warning("rates.source_stale", provider=quote.provider, pair=quote.pair,
-                        age_s=age_ms // 1000)  # fmt: skip
+            log.warning(
+                "rates.source_stale", provider=quote.provider, pair=quote.pair, age_s=age_ms // 1000
+            )
             continue
         kept.append(quote)
     return kept
 
 
 async def fetch_quotes(
-    redis: Redis,
-    http: httpx.AsyncClient,
-    settings: Settings,
-    sources: Sequence[RateProvider],
-    clock: Clock = SYSTEM,
+    redis: Redis, feeds: RateFeeds, settings: Settings, clock: Clock = SYSTEM
 ) -> list[SourceQuote]:
     """Every fresh quote the healthy providers give now, asked concurrently."""
-    answers = await asyncio.gather(*(_ask(redis, http, settings, p, clock) for p in sources))
+    sources = feeds.providers
+    answers = await asyncio.gather(*(_ask(redis, feeds, settings, p, clock) for p in sources))
     now_ms = unix_ms(clock)
     fresh: list[SourceQuote] = []
     for provider, quotes in zip(sources, answers, strict=True):
@@ -226,15 +204,11 @@ async def _load(redis: Redis) -> Snapshot | None:
 
 
 async def refresh(
-    redis: Redis,
-    http: httpx.AsyncClient,
-    settings: Settings,
-    sources: Sequence[RateProvider],
-    clock: Clock = SYSTEM,
+    redis: Redis, feeds: RateFeeds, settings: Settings, clock: Clock = SYSTEM
 ) -> Snapshot:
     """Fetch, aggregate and store a new snapshot; pairs no source could price keep their
     previous value and age until they pass the staleness bound."""
-    quotes = await fetch_quotes(redis, http, settings, sources, clock)
+    quotes = await fetch_quotes(redis, feeds, settings, clock)
     rates, noisy = aggregate(
         quotes,
         max_spread=settings.rates_max_spread_percent / 100,
@@ -242,8 +216,13 @@ async def refresh(
         min_fx_sources=settings.rates_fx_min_sources,
     )
     for outlier in noisy:
-        log.warning("rates.outlier_dropped", pair=outlier.pair, dropped=list(outlier.dropped),
-                    kept=list(outlier.sources), median=format(outlier.value, "f"))  # fmt: skip
+        log.warning(
+            "rates.outlier_dropped",
+            pair=outlier.pair,
+            dropped=list(outlier.dropped),
+            kept=list(outlier.sources),
+            median=format(outlier.value, "f"),
+        )
     now_ms = unix_ms(clock)
     previous = await _load(redis)
     pairs = dict(previous.pairs) if previous else {}
@@ -269,11 +248,9 @@ async def refresh_once(runtime: Runtime) -> Snapshot | None:
     if not await runtime.redis.set(_LOCK_KEY, token, nx=True, ex=lock_s):
         return None
     try:
-        return await refresh(
-            runtime.redis, runtime.http, settings, providers(settings), runtime.clock
-        )
+        return await refresh(runtime.redis, runtime.rates, settings, runtime.clock)
     finally:
-        await runtime.redis.eval(_RELEASE, 1, _LOCK_KEY, token)  # type: ignore[misc]
+        await runtime.redis.eval(_RELEASE, 1, _LOCK_KEY, token)  # type: ignore[misc]  # redis-py: sync-or-async union
 
 
 async def _wait_for_snapshot(runtime: Runtime) -> Snapshot:

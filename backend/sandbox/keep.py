@@ -34,7 +34,7 @@ def load(path: Path, put: Callable[[T], None]) -> None:
         return
     try:
         # Our own file, written by save() below for this stand-in: not untrusted input.
-        put(pickle.loads(path.read_bytes()))  # noqa: S301
+        put(pickle.loads(path.read_bytes()))  # noqa: S301 - our own file, written by save()
     except Exception as exc:  # an older version's format: keep it aside and start afresh
         path.replace(path.with_suffix(".unreadable"))
         log.warning("sandbox.state_unreadable", path=str(path), error=type(exc).__name__)

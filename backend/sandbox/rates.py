@@ -45,7 +45,7 @@ DEFAULT_MARKET: dict[str, Decimal] = {
 DEFAULT_OFFSET_BPS = {
     "coingecko": 0, "binance": 2, "kraken": -3, "coinbase": 1, "coinbase_fx": -4,
     "open_er_api": 3,
-}  # fmt: skip
+}  # fmt: skip  # a lookup table, several entries a line
 # In "ok" mode prices drift by up to this many basis points, so nothing looks frozen.
 WIGGLE_BPS = Decimal(5)
 HANG_S = 3600.0
@@ -58,7 +58,7 @@ KRAKEN_PAIRS = {
     "USDTUSD": ("USDTZUSD", "USDT"), "USDTZUSD": ("USDTZUSD", "USDT"),
     "ETHUSD": ("XETHZUSD", "ETH"), "XETHZUSD": ("XETHZUSD", "ETH"),
     "TRXUSD": ("TRXUSD", "TRX"),
-}  # fmt: skip
+}  # fmt: skip  # a lookup table, several entries a line
 COINBASE_SPOT = ("BTC", "USDT", "ETH")
 
 

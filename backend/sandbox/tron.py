@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -25,6 +26,20 @@ from backend.sandbox.keep import keeping, state_file
 from backend.sandbox.tron_api import TronStandIn
 from backend.sandbox.tron_chain import BroadcastError, TronNode
 from backend.sandbox.tron_wire import AddressError, to_hex
+from contract.money import Asset, Money
+
+
+async def send_trx(sim_url: str, to: str, amount: Money) -> str:
+    """Pay TRX from the stand-in (gas money for one of our addresses) through its control
+    API at `sim_url`; the txid, in the next block."""
+    if amount.asset is not Asset.TRX:
+        raise ValueError("send_trx moves TRX")
+    async with httpx.AsyncClient(timeout=10) as client:
+        paid = await client.post(
+            f"{sim_url}/pay", json={"address": to, "amount": str(amount.amount), "asset": "TRX"}
+        )
+    paid.raise_for_status()
+    return str(paid.json()["txid"])
 
 
 def _address(body: dict[str, Any]) -> str:

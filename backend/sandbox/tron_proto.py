@@ -24,7 +24,7 @@ PARAMETER_FIELDS: dict[str, list[tuple[int, str, str]]] = {
     "TriggerSmartContract": [(1, "owner_address", "address"), (2, "contract_address", "address"),
                              (3, "call_value", "int"), (4, "data", "hex"),
                              (5, "call_token_value", "int"), (6, "token_id", "int")],
-}  # fmt: skip
+}  # fmt: skip  # the protobuf field numbers laid out as the .proto has them
 # protocol.Transaction.raw: (field, name, kind); contract (11) is written on its own.
 RAW_FIELDS = [
     (1, "ref_block_bytes", "hex"),
@@ -33,7 +33,7 @@ RAW_FIELDS = [
     (8, "expiration", "int"),
     (10, "data", "hex"),
 ]
-RAW_TAIL = [(14, "timestamp", "int"), (18, "fee_limit", "int")]  # fmt: skip
+RAW_TAIL = [(14, "timestamp", "int"), (18, "fee_limit", "int")]
 
 
 def _varint(n: int) -> bytes:

@@ -42,7 +42,7 @@ async def readiness(runtime: Runtime) -> dict[str, str]:
     except Exception as exc:
         checks["redis"] = f"down: {type(exc).__name__}"
         checks["worker"] = "unknown: redis is down"
-    for name, probe in runtime.extras.get("readiness", {}).items():
+    for name, probe in runtime.readiness.items():
         try:
             checks[name] = await probe()
         except Exception as exc:

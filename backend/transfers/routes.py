@@ -46,4 +46,4 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/transfers/{transfer_id}", get_transfer, WALLET_HOLDERS,
              "One of your transfers, sent or received", response=Transfer, errors=(404,),
              tags=("wallets",)),
-]  # fmt: skip
+]  # fmt: skip  # one endpoint per entry, its fields grouped by hand

@@ -54,7 +54,9 @@ class OutboundTx(Timestamped, Base):
         CheckConstraint("nonce IS NULL OR nonce >= 0", name="nonce_not_negative"),
         CheckConstraint("fee IS NULL OR fee >= 0", name="fee_not_negative"),
         CheckConstraint("(fee IS NULL) = (fee_asset IS NULL)", name="fee_has_asset"),
-        CheckConstraint("status <> 'confirmed' OR fee IS NOT NULL", name="confirmed_has_fee"),
+        CheckConstraint(
+            f"status <> '{OutboundStatus.confirmed}' OR fee IS NOT NULL", name="confirmed_has_fee"
+        ),
         CheckConstraint("confirmations >= 0", name="confirmations_not_negative"),
         # One transaction per business step: a second sign attempt finds the first.
         Index("uq_outbound_transactions_kind_reference", "kind", "reference_id", unique=True),
@@ -65,7 +67,7 @@ class OutboundTx(Timestamped, Base):
             "network",
             "txid",
             unique=True,
-            postgresql_where=text("status <> 'failed'"),
+            postgresql_where=text(f"status <> '{OutboundStatus.failed}'"),
         ),
         # A failed transaction gives its nonce back; a live one owns it.
         Index(
@@ -74,13 +76,15 @@ class OutboundTx(Timestamped, Base):
             "sender",
             "nonce",
             unique=True,
-            postgresql_where=text("nonce IS NOT NULL AND status <> 'failed'"),
+            postgresql_where=text(f"nonce IS NOT NULL AND status <> '{OutboundStatus.failed}'"),
         ),
         Index(
             "ix_outbound_transactions_open",
             "network",
             "sender",
-            postgresql_where=text("status IN ('signed', 'broadcast')"),
+            postgresql_where=text(
+                f"status IN ('{OutboundStatus.signed}', '{OutboundStatus.broadcast}')"
+            ),
         ),
     )
 
@@ -138,7 +142,9 @@ class Sweep(Timestamped, Base):
             "address",
             "asset",
             unique=True,
-            postgresql_where=text("status IN ('topping_up', 'sending')"),
+            postgresql_where=text(
+                f"status IN ('{SweepStatus.topping_up}', '{SweepStatus.sending}')"
+            ),
         ),
     )
 

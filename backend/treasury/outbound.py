@@ -20,14 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-import httpx
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from tronpy.exceptions import ApiError as TronApiError
-from tronpy.exceptions import NotFound as TronNotFound
 
 from backend import machine
-from backend.connectors.chain import BroadcastRejected, ChainError, NodeUnavailable
+from backend.connectors.chain import BroadcastRejected, ChainError
 from backend.connectors.ethereum import erc20
 from backend.errors import Conflict
 from backend.events import service as events
@@ -38,7 +35,6 @@ from backend.ledger import service as ledger
 from backend.ledger.models import Purpose
 from backend.logs import get_logger
 from backend.runtime import Runtime
-from backend.treasury import connectors
 from backend.treasury.models import OUTBOUND_ALLOWED, OutboundKind, OutboundStatus, OutboundTx
 from contract.ids import new_id
 from contract.money import Asset, Money, Network
@@ -104,7 +100,7 @@ async def _next_nonce(session: AsyncSession, network: Network, sender: str, chai
 async def _sign_ethereum(
     session: AsyncSession, runtime: Runtime, source: ChainAddress, to: str, amount: Money
 ) -> Signed:
-    node = connectors.ethereum(runtime)
+    node = runtime.chains.require_ethereum()
     settings = runtime.settings
     try:
         if amount.asset is Asset.USDT:
@@ -135,7 +131,7 @@ async def _sign_bitcoin(
     amount: Money,
     everything: bool,
 ) -> Signed:
-    node = connectors.bitcoin(runtime)
+    node = runtime.chains.require_bitcoin()
     settings = runtime.settings
     coins = await node.unspent([source.address])
     fee_rate = (await node.estimate_fee()).unit_price
@@ -168,7 +164,7 @@ async def _sign_bitcoin(
 async def _sign_tron(
     session: AsyncSession, runtime: Runtime, source: ChainAddress, to: str, amount: Money
 ) -> Signed:
-    node = connectors.tron(runtime)
+    node = runtime.chains.require_tron()
     settings = runtime.settings
     params = await node.prepare()
     # A transfer the sender cannot cover still lands in a block (REVERT, OUT_OF_ENERGY) and
@@ -275,7 +271,7 @@ async def sign(
 # ---------------------------------------------------------------------------- broadcasting
 
 
-async def _move(
+async def transition(
     session: AsyncSession, tx: OutboundTx, to: OutboundStatus, **values: object
 ) -> OutboundTx:
     return await machine.transition(
@@ -303,14 +299,14 @@ async def broadcast(session: AsyncSession, runtime: Runtime, tx: OutboundTx) -> 
     reached, or answers something else, leaves it `signed` for the next try."""
     if tx.status != OutboundStatus.signed:
         return tx
-    node = connectors.for_network(runtime, Network(tx.network))
+    node = runtime.chains.require(Network(tx.network))
     try:
         txid = await node.broadcast(tx.raw)
     except BroadcastRejected as exc:
         reason = str(exc.extra.get("reason") or exc.message)
         log.warning("outbound.rejected", outbound_id=tx.id, txid=tx.txid, reason=reason)
         # Refused: never in a block, so no fee was paid (a Bitcoin plan's fee included).
-        return await _move(
+        return await transition(
             session,
             tx,
             OutboundStatus.failed,
@@ -325,7 +321,7 @@ async def broadcast(session: AsyncSession, runtime: Runtime, tx: OutboundTx) -> 
     if txid.lower() != tx.txid.lower():
         log.error("outbound.txid_mismatch", outbound_id=tx.id, ours=tx.txid, node=txid)
     log.info("outbound.broadcast", outbound_id=tx.id, txid=tx.txid)
-    return await _move(
+    return await transition(
         session, tx, OutboundStatus.broadcast, broadcast_at=func.now(), last_error=None
     )
 
@@ -344,7 +340,7 @@ class Seen:
 
 
 async def _where_ethereum(runtime: Runtime, tx: OutboundTx) -> Seen:
-    node = connectors.ethereum(runtime)
+    node = runtime.chains.require_ethereum()
     receipt = await node.receipt(tx.txid)
     if receipt is None:
         return Seen(0, None, True, None)
@@ -359,30 +355,19 @@ async def _where_ethereum(runtime: Runtime, tx: OutboundTx) -> Seen:
 
 async def _where_bitcoin(runtime: Runtime, tx: OutboundTx) -> Seen:
     # A Bitcoin transaction cannot fail once mined, and its fee was fixed when signed.
-    depth = await connectors.bitcoin(runtime).confirmations(tx.txid)
+    depth = await runtime.chains.require_bitcoin().confirmations(tx.txid)
     return Seen(depth, None, True, fee_paid(tx))
 
 
 async def _where_tron(runtime: Runtime, tx: OutboundTx) -> Seen:
-    node = connectors.tron(runtime)
+    node = runtime.chains.require_tron()
     depth = await node.confirmations(tx.txid)
     if depth == 0:
         return Seen(0, None, True, None)
-    try:
-        info = await node.client.get_transaction_info(tx.txid)
-    except (TronNotFound, TronApiError) as exc:  # it answered, but has no receipt (yet)
-        raise ChainError("The Tron node has no receipt for this transaction.") from exc
-    except httpx.HTTPError as exc:
-        raise NodeUnavailable("The Tron node did not answer gettransactioninfobyid.") from exc
-    # A contract call says SUCCESS or why not (REVERT, OUT_OF_ENERGY) and burns its fee
-    # either way; a plain TRX transfer carries no result and cannot fail once in a block.
-    result = info.get("receipt", {}).get("result", "SUCCESS")
-    return Seen(
-        depth=depth,
-        block_height=info.get("blockNumber"),
-        succeeded=result == "SUCCESS",
-        fee=Money.from_minor_units(int(info.get("fee", 0)), Asset.TRX),
-    )
+    receipt = await node.receipt(tx.txid)
+    if receipt is None:  # in a block a moment ago, so the node should have its receipt
+        raise ChainError("The Tron node has no receipt for this transaction.")
+    return Seen(depth, receipt.block_height, receipt.succeeded, receipt.fee)
 
 
 WHERE = {
@@ -418,7 +403,7 @@ async def track(session: AsyncSession, runtime: Runtime, tx: OutboundTx) -> Outb
     try:
         seen = await WHERE[network](runtime, tx)
         if seen.depth == 0:
-            await connectors.for_network(runtime, network).broadcast(tx.raw)
+            await runtime.chains.require(network).broadcast(tx.raw)
     except ChainError as exc:
         await _remember_trouble(session, tx, exc)
         return tx
@@ -432,7 +417,7 @@ async def track(session: AsyncSession, runtime: Runtime, tx: OutboundTx) -> Outb
         tx.confirmations, tx.block_height = seen.depth, seen.block_height
         return tx
     to = OutboundStatus.confirmed if seen.succeeded else OutboundStatus.failed
-    moved = await _move(
+    moved = await transition(
         session,
         tx,
         to,

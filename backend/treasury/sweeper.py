@@ -29,12 +29,13 @@ from backend import machine, queue
 from backend.chains.models import Payment
 from backend.connectors.chain import ChainError
 from backend.connectors.ethereum.client import ERC20_TRANSFER_GAS
+from backend.errors import InvariantBroken
 from backend.keys import service as keys
 from backend.keys.errors import RefusedToSign
 from backend.keys.models import AddressPurpose, ChainAddress
 from backend.logs import get_logger
 from backend.runtime import Runtime
-from backend.treasury import connectors, outbound
+from backend.treasury import outbound
 from backend.treasury.models import (
     SWEEP_ALLOWED,
     SWEEP_OPEN,
@@ -120,14 +121,14 @@ async def _gas_to_send(runtime: Runtime, address: ChainAddress) -> Money | None:
     when it needs none (Bitcoin pays from the coins swept, or enough is there already)."""
     network = Network(address.network)
     if network is Network.ethereum:
-        node = connectors.ethereum(runtime)
+        node = runtime.chains.require_ethereum()
         price = (await node.estimate_fee()).unit_price
         # The signed transfer may cost at most its gas limit (the node's estimate plus 20%)
         # times its max fee (twice the base fee plus the tip, below twice today's price).
         needed = Money.from_minor_units(SWEEP_GAS * 2 * price, Asset.ETH)
         have = await node.balance(address.address, Asset.ETH)
     elif network is Network.tron:
-        tron = connectors.tron(runtime)
+        tron = runtime.chains.require_tron()
         needed = (await tron.prepare()).max_fee()  # the energy a transfer may burn
         have = await tron.balance(address.address, Asset.TRX)
     else:
@@ -141,9 +142,9 @@ async def plan(session: AsyncSession, runtime: Runtime) -> list[str]:
     network this process can send on; the new sweeps are enqueued after the commit."""
     opened: list[str] = []
     for (asset, network), minimum in thresholds(runtime).items():
-        if runtime.extras.get(network.value) is None:
+        node = runtime.chains.get(network)
+        if node is None:
             continue
-        node = connectors.for_network(runtime, network)
         for address in await _candidates(session, network, asset):
             try:
                 balance = await node.balance(address.address, asset)
@@ -192,7 +193,7 @@ async def open_ids(session: AsyncSession, limit: int = 200) -> list[str]:
 # ---------------------------------------------------------------------------------- steps
 
 
-async def _move(session: AsyncSession, row: Sweep, to: SweepStatus, **values: object) -> None:
+async def transition(session: AsyncSession, row: Sweep, to: SweepStatus, **values: object) -> None:
     await machine.transition(
         session,
         Sweep,
@@ -267,7 +268,9 @@ async def advance(session: AsyncSession, runtime: Runtime, sweep_id: str) -> boo
         # Signing it again would be refused again (a fee above SIGNER_MAX_FEE): this sweep
         # ends, and the next plan opens a new one once fees allow.
         log.warning("sweeps.refused_to_sign", sweep_id=row.id, reason=exc.message)
-        await _move(session, row, SweepStatus.failed, failure=f"refused to sign: {exc.message}")
+        await transition(
+            session, row, SweepStatus.failed, failure=f"refused to sign: {exc.message}"
+        )
         return True
     if moved is not None and row.status in SWEEP_OPEN:
         queue.enqueue_after_commit(session, ADVANCE_JOB, row.id)
@@ -278,20 +281,24 @@ async def _take_step(
     session: AsyncSession, runtime: Runtime, row: Sweep, hot: ChainAddress
 ) -> OutboundStatus | None:
     if row.status == SweepStatus.topping_up:
-        assert row.gas_amount is not None and row.gas_asset is not None
+        if row.gas_amount is None or row.gas_asset is None:
+            raise InvariantBroken(f"Sweep {row.id} is topping up without a gas amount.")
         gas = Money(amount=row.gas_amount, asset=Asset(row.gas_asset))
         moved = await _step(session, runtime, row, OutboundKind.gas_topup, hot, row.address, gas)
         if moved is OutboundStatus.confirmed:
-            await _move(session, row, SweepStatus.sending)
+            await transition(session, row, SweepStatus.sending)
         elif moved is OutboundStatus.failed:
-            await _move(session, row, SweepStatus.failed, failure="the gas top-up failed")
+            await transition(session, row, SweepStatus.failed, failure="the gas top-up failed")
     else:
         deposit = await session.get(ChainAddress, row.address_id)
-        assert deposit is not None
+        if deposit is None:
+            raise InvariantBroken(f"Sweep {row.id} names no known address.")
         coins = Money(amount=row.amount, asset=Asset(row.asset))
         moved = await _step(session, runtime, row, OutboundKind.sweep, deposit, hot.address, coins)
         if moved is OutboundStatus.confirmed:
-            await _move(session, row, SweepStatus.confirmed)
+            await transition(session, row, SweepStatus.confirmed)
         elif moved is OutboundStatus.failed:
-            await _move(session, row, SweepStatus.failed, failure="the sweep transaction failed")
+            await transition(
+                session, row, SweepStatus.failed, failure="the sweep transaction failed"
+            )
     return moved

@@ -38,7 +38,7 @@ from backend.auth.errors import (
 from backend.auth.models import AuthSession
 from backend.auth.tokens import read_access_token
 from backend.db import utcnow
-from backend.errors import NotAuthenticated
+from backend.errors import InvariantBroken, NotAuthenticated
 from backend.users.models import User
 from contract.apikeys import Scope
 from contract.users import Role
@@ -138,7 +138,8 @@ class SignedIn:
         if principal.api_key_id is not None:
             if self.key_scope is None:
                 raise ApiKeyNotAccepted()
-            assert principal.scopes is not None
+            if principal.scopes is None:
+                raise InvariantBroken("An API key principal carries its scopes.")
             if self.key_scope.value not in principal.scopes:
                 raise InsufficientScope(f"This API key lacks the {self.key_scope.value} scope.")
         if self.roles and Role(principal.role) not in self.roles:

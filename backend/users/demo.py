@@ -22,7 +22,7 @@ from contract.users import Role
 log = get_logger(__name__)
 
 PHONES = {Role.customer: "+254712345001", Role.merchant: "+254722345002",
-          Role.admin: "+254733345003"}  # fmt: skip
+          Role.admin: "+254733345003"}  # fmt: skip  # a lookup table, several entries a line
 BUSINESS_NAME = "Mama Mboga Groceries"
 
 

@@ -22,8 +22,20 @@ MIN_LENGTH = 12
 # Changing them here makes every older hash get rehashed at its owner's next sign-in.
 HASHER = PasswordHasher()
 _COMMON_FILE = Path(__file__).with_name("common_passwords.txt")
-_DELEET = str.maketrans({"@": "a", "4": "a", "0": "o", "1": "i", "!": "i", "3": "e", "$": "s",
-                         "5": "s", "7": "t", "+": "t"})  # fmt: skip
+_DELEET = str.maketrans(
+    {
+        "@": "a",
+        "4": "a",
+        "0": "o",
+        "1": "i",
+        "!": "i",
+        "3": "e",
+        "$": "s",
+        "5": "s",
+        "7": "t",
+        "+": "t",
+    }
+)
 _TRAILING = re.compile(r"[\d\W_]+$")
 
 

@@ -60,4 +60,4 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/admin/users/{user_id}/enable", admin_enable, admin_only,
              "Enable a disabled account", body=EnableUser, response=User,
              errors=(404, 409), tags=("admin",)),
-]  # fmt: skip
+]  # fmt: skip  # one endpoint per entry, its fields grouped by hand

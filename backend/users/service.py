@@ -139,7 +139,7 @@ async def register(
             await audit.record(
                 session, "user.registered", actor_user_id=user.id, subject_user_id=user.id,
                 ip=ip, role=user.role,
-            )  # fmt: skip
+            )  # fmt: skip  # kept compact
             return accepted
     else:
         await passwords.hash_password(data.password)  # the work a new account costs

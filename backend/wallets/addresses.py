@@ -9,36 +9,18 @@ would burn the coins (Ethereum's zero address, the token contract itself) are re
 
 from __future__ import annotations
 
-import re
-
-from eth_utils.address import is_checksum_address, to_checksum_address
-
 from backend.connectors.bitcoin.address import validate_address as bitcoin_address
 from backend.connectors.chain import InvalidAddress
+from backend.connectors.ethereum.address import validate_address as ethereum_address
 from backend.connectors.tron.address import validate_address as tron_address
 from backend.settings import Settings
 from contract.money import Network
 
-_HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 ZERO_ADDRESS = "0x" + "0" * 40
 
 
 def _ethereum(address: str, settings: Settings) -> str:
-    candidate = address.strip()
-    if not _HEX_ADDRESS.match(candidate):
-        raise InvalidAddress(
-            "This is not a valid Ethereum address: it must be 0x and 40 hex digits.",
-            param="address",
-        )
-    body = candidate[2:]
-    mixed = body != body.lower() and body != body.upper()
-    if mixed and not is_checksum_address(candidate):
-        # EIP-55: mixed case is a checksum, and a wrong one means a mistyped address.
-        raise InvalidAddress(
-            "This Ethereum address has a wrong checksum (EIP-55): check it for typos.",
-            param="address",
-        )
-    canonical = to_checksum_address(candidate)
+    canonical = ethereum_address(address)
     burns = {ZERO_ADDRESS.lower()}
     if settings.ethereum_usdt_contract:
         burns.add(settings.ethereum_usdt_contract.lower())

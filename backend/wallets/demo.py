@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.connectors.ethereum.client import EthereumConnector
@@ -22,6 +21,7 @@ from backend.ledger import service as ledger
 from backend.ledger.models import Purpose
 from backend.logs import get_logger
 from backend.sandbox.ethereum import send_ether
+from backend.sandbox.tron import send_trx
 from backend.settings import get_settings
 from contract.money import Asset, Money, Network
 
@@ -73,12 +73,8 @@ async def _fund_tron(session: AsyncSession, tron: Mapping[str, Any]) -> None:
         await node.aclose()
     if held.amount * 2 >= gas.amount:
         return
-    async with httpx.AsyncClient(timeout=10) as client:
-        paid = await client.post(
-            f"{tron['sim']}/pay", json={"address": hot, "amount": str(gas.amount), "asset": "TRX"}
-        )
-    paid.raise_for_status()
-    await _post(session, Network.tron, gas, str(paid.json()["txid"]))
+    txid = await send_trx(tron["sim"], hot, gas)
+    await _post(session, Network.tron, gas, txid)
     log.info("demo.gas_funded", network="tron", address=hot, amount=str(gas))
 
 

@@ -90,4 +90,4 @@ ENDPOINTS = [
              "Your deposits, withdrawals and transfers, newest first",
              query=TransactionQuery, response=Page[Transaction], errors=(400,),
              tags=("wallets",)),
-]  # fmt: skip
+]  # fmt: skip  # one endpoint per entry, its fields grouped by hand

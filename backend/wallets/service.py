@@ -137,7 +137,7 @@ async def hold(session: AsyncSession, user_id: str, total: Money, key: str, refe
     await _spend(
         session, user_id, held.id, total, key, memo=f"hold {total} for {reference}",
         reference=reference,
-    )  # fmt: skip
+    )  # fmt: skip  # the arguments kept on two lines, not one per line
 
 
 async def pay(

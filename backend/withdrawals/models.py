@@ -28,6 +28,7 @@ ALLOWED: dict[WithdrawalStatus, frozenset[WithdrawalStatus]] = {
     WithdrawalStatus.broadcast: frozenset({WithdrawalStatus.confirmed, WithdrawalStatus.failed}),
 }
 OPEN = frozenset({WithdrawalStatus.requested, WithdrawalStatus.signed, WithdrawalStatus.broadcast})
+W = WithdrawalStatus  # in the CHECKs' SQL below
 
 
 class Withdrawal(Timestamped, Base):
@@ -41,15 +42,17 @@ class Withdrawal(Timestamped, Base):
         CheckConstraint("total = amount + network_fee + platform_fee", name="total_adds_up"),
         CheckConstraint(
             "NOT internal OR (recipient_id IS NOT NULL AND network_fee = 0 AND txid IS NULL"
-            " AND status IN ('requested', 'confirmed'))",
+            f" AND status IN ('{W.requested}', '{W.confirmed}'))",
             name="internal_settles_in_ledger",
         ),
         CheckConstraint("internal OR recipient_id IS NULL", name="recipient_only_internal"),
         CheckConstraint(
-            "internal OR status IN ('requested', 'failed') OR txid IS NOT NULL",
+            f"internal OR status IN ('{W.requested}', '{W.failed}') OR txid IS NOT NULL",
             name="sent_has_txid",
         ),
-        CheckConstraint("(status = 'failed') = (failure_code IS NOT NULL)", name="failed_says_why"),
+        CheckConstraint(
+            f"(status = '{W.failed}') = (failure_code IS NOT NULL)", name="failed_says_why"
+        ),
         Index("ix_withdrawals_user_id_created_at", "user_id", "created_at"),
         Index(
             "ix_withdrawals_recipient_id_created_at",
@@ -60,7 +63,7 @@ class Withdrawal(Timestamped, Base):
         Index(
             "ix_withdrawals_open",
             "updated_at",
-            postgresql_where=text("status IN ('requested', 'signed', 'broadcast')"),
+            postgresql_where=text(f"status IN ('{W.requested}', '{W.signed}', '{W.broadcast}')"),
         ),
     )
 

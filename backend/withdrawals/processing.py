@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend import queue
 from backend.connectors.chain import ChainError
+from backend.errors import InvariantBroken
 from backend.keys import service as keys
 from backend.keys.errors import FeeAboveCap, RefusedToSign
 from backend.logs import get_logger
@@ -102,7 +103,8 @@ async def _sign(session: AsyncSession, runtime: Runtime, row: Withdrawal) -> boo
 
 
 async def _broadcast(session: AsyncSession, runtime: Runtime, row: Withdrawal) -> bool:
-    assert row.outbound_id is not None
+    if row.outbound_id is None:
+        raise InvariantBroken(f"Withdrawal {row.id} is past signing without a transaction.")
     tx = await outbound.broadcast(session, runtime, await outbound.get(session, row.outbound_id))
     if tx.status == OutboundStatus.broadcast:
         await service.transition(session, row, WithdrawalStatus.broadcast)
@@ -114,7 +116,8 @@ async def _broadcast(session: AsyncSession, runtime: Runtime, row: Withdrawal) -
 
 
 async def _track(session: AsyncSession, runtime: Runtime, row: Withdrawal) -> bool:
-    assert row.outbound_id is not None
+    if row.outbound_id is None:
+        raise InvariantBroken(f"Withdrawal {row.id} is past signing without a transaction.")
     tx = await outbound.track(session, runtime, await outbound.get(session, row.outbound_id))
     if tx.status == OutboundStatus.confirmed:
         await service.confirm(session, row, confirmations=tx.confirmations)

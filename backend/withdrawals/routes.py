@@ -46,4 +46,4 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/withdrawals/{withdrawal_id}", get_withdrawal, WALLET_HOLDERS,
              "One of your withdrawals", response=Withdrawal, errors=(404,),
              tags=("wallets",)),
-]  # fmt: skip
+]  # fmt: skip  # one endpoint per entry, its fields grouped by hand

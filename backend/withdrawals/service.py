@@ -39,7 +39,7 @@ from backend.limits import service as limits
 from backend.runtime import Runtime
 from backend.wallets import addresses
 from backend.wallets import service as wallets
-from backend.withdrawals.models import ALLOWED, Withdrawal
+from backend.withdrawals.models import ALLOWED, OPEN, Withdrawal
 from contract.ids import new_id
 from contract.money import Asset, Money, Network
 from contract.quotes import FeeKind, FeeLine
@@ -394,7 +394,7 @@ async def open_ids(session: AsyncSession, limit: int = 200) -> list[str]:
     """On-chain withdrawals still moving, least recently touched first (for the poller)."""
     rows = await session.scalars(
         select(Withdrawal.id)
-        .where(Withdrawal.status.in_(["requested", "signed", "broadcast"]))
+        .where(Withdrawal.status.in_(list(OPEN)))
         .order_by(Withdrawal.updated_at)
         .limit(limit)
     )

@@ -19,7 +19,6 @@ from eth_account import Account
 from eth_utils.address import to_checksum_address
 
 from backend import logs
-from backend.chains import deposits  # noqa: F401 - registers the wallet deposit claim
 from backend.chains.models import ChainCursor
 from backend.chains.watcher import Watcher
 from backend.connectors.ethereum import erc20

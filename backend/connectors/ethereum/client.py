@@ -170,8 +170,8 @@ class EthereumConnector:
 
     async def aclose(self) -> None:
         provider = self.w3.provider
-        assert isinstance(provider, AsyncHTTPProvider)
-        await provider.disconnect()
+        if isinstance(provider, AsyncHTTPProvider):  # the only provider this connector makes
+            await provider.disconnect()
 
     async def _call(
         self, method: str, call: Callable[[], Awaitable[T]], *, attempts: int | None = None
@@ -250,7 +250,7 @@ class EthereumConnector:
             "topics": [erc20.TRANSFER_TOPIC, None, topics] if topics else [erc20.TRANSFER_TOPIC],
         }
         try:
-            return list(await self._call("eth_getLogs", lambda: self.w3.eth.get_logs(query)))  # type: ignore[arg-type]
+            return list(await self._call("eth_getLogs", lambda: self.w3.eth.get_logs(query)))  # type: ignore[arg-type]  # web3 types it FilterParams
         except (NodeUnavailable, TransactionNotFound, BlockNotFound):
             raise
         except ChainError as exc:
@@ -282,7 +282,7 @@ class EthereumConnector:
              for i in range(0, len(ordered), self.topic_batch)]
             if len(ordered) <= self.topic_batch
             else [None]
-        )  # fmt: skip
+        )  # fmt: skip  # the conditional reads as one expression
         found: dict[tuple[str, int], Any] = {}
         for low in range(start_height, end_height + 1, self.chunk_blocks):
             high = min(low + self.chunk_blocks - 1, end_height)
@@ -328,7 +328,7 @@ class EthereumConnector:
         try:
             receipt = await self._call(
                 "eth_getTransactionReceipt",
-                lambda: self.w3.eth.get_transaction_receipt(txid),  # type: ignore[arg-type]
+                lambda: self.w3.eth.get_transaction_receipt(txid),  # type: ignore[arg-type]  # web3 types it HexStr
             )
             block = await self.block_at(int(receipt["blockNumber"]))
         except (TransactionNotFound, BlockNotFound):
@@ -402,7 +402,7 @@ class EthereumConnector:
 
     async def _knows(self, txid: str) -> bool:
         try:
-            await self._call("eth_getTransactionByHash", lambda: self.w3.eth.get_transaction(txid))  # type: ignore[arg-type]
+            await self._call("eth_getTransactionByHash", lambda: self.w3.eth.get_transaction(txid))  # type: ignore[arg-type]  # web3 types it HexStr
         except TransactionNotFound:
             return False
         return True

@@ -25,6 +25,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -77,6 +78,19 @@ _REFUSALS = (
     TronValidationError,
 )
 _REORG_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class TronReceipt:
+    """What the chain says a transaction of ours did: its block, whether it succeeded, and
+    the TRX it burnt. A contract call says SUCCESS or why not (REVERT, OUT_OF_ENERGY) and
+    burns its fee either way; a plain TRX transfer carries no result and cannot fail once
+    in a block."""
+
+    txid: str
+    block_height: int
+    succeeded: bool
+    fee: Money
 
 
 class _Busy(Exception):
@@ -329,6 +343,27 @@ class TronConnector:
         if txid not in {tx["txID"] for tx in block.get("transactions", [])}:
             return 0
         return max(0, min(depth, FINAL_CONFIRMATIONS - 1))
+
+    async def receipt(self, txid: str) -> TronReceipt | None:
+        """The transaction's receipt once it is in a block; None while pending or unknown.
+        Node trouble leaves as a ChainError (NodeUnavailable after retries), like every call."""
+        if len(txid) != 64:
+            return None
+        try:
+            info = await self._call(
+                "gettransactioninfobyid", lambda: self.client.get_transaction_info(txid)
+            )
+        except TransactionNotFound:
+            return None
+        number = info.get("blockNumber")
+        if not isinstance(number, int):
+            return None
+        return TronReceipt(
+            txid=txid,
+            block_height=number,
+            succeeded=info.get("receipt", {}).get("result", "SUCCESS") == "SUCCESS",
+            fee=Money.from_minor_units(int(info.get("fee", 0)), Asset.TRX),
+        )
 
     async def broadcast(self, signed_tx: str) -> str:
         """Send a signed transaction (tronpy's JSON: txID, raw_data, signature); sending it

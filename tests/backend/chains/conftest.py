@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from backend.chains import deposits  # noqa: F401 - registers the wallet deposit claim
 from backend.chains.models import ChainCursor, Payment
 from backend.chains.watcher import Watcher
 from backend.connectors.chain import ChainConnector

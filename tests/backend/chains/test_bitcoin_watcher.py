@@ -7,8 +7,8 @@ from __future__ import annotations
 from sqlalchemy import update
 
 from backend.chains import deposits
-from backend.chains.lifespan import readiness_probe
 from backend.chains.models import Payment
+from backend.chains.readiness import watcher_probe
 from backend.connectors.bitcoin import BitcoinConnector
 from backend.db import unit_of_work
 from backend.ledger import service as ledger
@@ -267,7 +267,8 @@ async def test_a_node_outage_is_on_readyz_skips_no_block_and_catches_up(
     address = await chains.address(Network.bitcoin)
     assert address.owner_id is not None
     watcher = make_watcher(bitcoin, batch_blocks=2)
-    probe = readiness_probe(chains.runtime, Network.bitcoin)
+    runtime = chains.runtime
+    probe = watcher_probe(runtime.sessionmaker, runtime.settings, Network.bitcoin)
     assert await probe() == "down: no tick yet"
     started = await watcher.tick()
     assert await probe() == "ok"

@@ -1,12 +1,14 @@
 """Process wiring: which networks are watched and probed by /readyz, the watchers built from
-settings, the production confirmation defaults, and the one-claim-per-purpose registry."""
+settings, the production confirmation defaults, and the table of claims
+per purpose."""
 
 from __future__ import annotations
 
 import pytest
 
 from backend.chains import claims, deposits
-from backend.chains.lifespan import open_probes, open_watchers, watched_networks
+from backend.chains.lifespan import open_watchers
+from backend.chains.readiness import watched_networks
 from backend.keys.models import AddressPurpose
 from backend.runtime import Runtime, open_runtime
 from backend.settings import Environment, Settings
@@ -36,12 +38,12 @@ async def test_readyz_names_each_watched_network_until_its_watcher_ticks(
     settings: Settings, runtime: Runtime
 ) -> None:
     watched = settings.model_copy(update={"chain_watchers": [Network.bitcoin, Network.tron]})
-    async with open_runtime(watched, [open_probes]) as runtime:
+    async with open_runtime(watched) as runtime:
         checks = await readiness(runtime)
     assert checks["bitcoin_watcher"] == checks["tron_watcher"] == "down: no tick yet"
     assert "ethereum_watcher" not in checks
 
-    async with open_runtime(settings, [open_probes]) as runtime:
+    async with open_runtime(settings) as runtime:
         assert not any(name.endswith("_watcher") for name in await readiness(runtime))
 
 
@@ -56,13 +58,8 @@ async def test_the_worker_gets_one_watcher_per_watched_network(settings: Setting
         ]
 
 
-def test_a_purpose_has_one_claim() -> None:
+def test_every_address_purpose_is_in_the_claims_table() -> None:
+    assert set(claims.CLAIMS) == set(AddressPurpose)
     assert claims.claim_for(AddressPurpose.deposit) is deposits.on_payment
     assert claims.claim_for(AddressPurpose.hot_wallet) is None
-    claims.register(AddressPurpose.deposit, deposits.on_payment)  # the same one again: fine
-
-    async def another(*_: object) -> None:
-        return None
-
-    with pytest.raises(ValueError, match="already claimed"):
-        claims.register(AddressPurpose.deposit, another)
+    assert claims.claim_for("no_such_purpose") is None

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backend.connectors.bitcoin import BitcoinConnector, BitcoinRpc
+from backend.connectors.registry import ChainConnectors
 from backend.db import unit_of_work
 from backend.fees import service as fees
 from backend.fees.config import Flow, PlatformFee, TariffBand
@@ -152,7 +153,7 @@ async def test_network_fees_come_from_the_node_when_it_answers(
         BitcoinRpc(bitcoin_node_url + "/", "qpeapay", "qpeapay", attempts=1, timeout_s=2.0),
         BitcoinNetwork.regtest,
     )
-    with_node = dataclasses.replace(runtime, extras={"bitcoin": connector})
+    with_node = dataclasses.replace(runtime, chains=ChainConnectors(bitcoin=connector))
     async with httpx.AsyncClient(base_url=bitcoin_node_url) as sim:
         await sim.post("/_sim/fee", json={"sat_per_vb": 25})
         cost = await fees.network_cost(with_node, Asset.BTC, Network.bitcoin)

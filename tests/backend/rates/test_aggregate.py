@@ -8,8 +8,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from backend.connectors.rates import SourceQuote
 from backend.rates.aggregate import aggregate, median, robust_median
-from backend.rates.providers import SourceQuote
 from contract.money import Asset
 from tests.properties import accepted, accepting_at_least, refused
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from backend.rates.providers import (
+from backend.connectors.rates import (
     Binance,
     Coinbase,
     CoinbaseFx,
@@ -20,8 +20,8 @@ from backend.rates.providers import (
     OpenExchangeRates,
     ProviderError,
     RateProvider,
+    providers,
 )
-from backend.rates.service import providers
 from backend.settings import Settings
 from contract.money import Asset
 from tests.rates_feed import RatesFeed

@@ -73,10 +73,9 @@ async def test_the_breaker_opens_is_shared_and_probes_once_after_the_cooldown(
     tune: Tune, rates_feed: RatesFeed, redis: Redis, clock: SettableClock
 ) -> None:
     runtime = tune(rates_breaker_failures=2, rates_breaker_cooldown_s=1)
-    sources = service.providers(runtime.settings)
 
     async def refresh() -> None:
-        await service.refresh(runtime.redis, runtime.http, runtime.settings, sources, clock)
+        await service.refresh(runtime.redis, runtime.rates, runtime.settings, clock)
 
     await rates_feed.provider("kraken", mode="error")
     await refresh()
@@ -103,12 +102,12 @@ async def test_a_failed_probe_reopens_the_breaker(
     tune: Tune, rates_feed: RatesFeed, redis: Redis, clock: SettableClock
 ) -> None:
     runtime = tune(rates_breaker_failures=1, rates_breaker_cooldown_s=1)
-    sources = [p for p in service.providers(runtime.settings) if p.name == "kraken"]
+    kraken = runtime.rates.only("kraken")
     await rates_feed.provider("kraken", mode="error")
-    await service.fetch_quotes(redis, runtime.http, runtime.settings, sources, clock)
+    await service.fetch_quotes(redis, kraken, runtime.settings, clock)
     clock.advance(1.1)
     assert (await breaker.state(redis, "kraken", 1, clock))[0] is BreakerState.half_open
-    await service.fetch_quotes(redis, runtime.http, runtime.settings, sources, clock)
+    await service.fetch_quotes(redis, kraken, runtime.settings, clock)
     assert (await breaker.state(redis, "kraken", 1, clock))[0] is BreakerState.open
 
 
@@ -186,8 +185,7 @@ async def test_a_price_that_stops_moving_counts_as_stale(
     runtime = tune(rates_frozen_after_s=1)
 
     async def refresh() -> service.Snapshot:
-        sources = service.providers(runtime.settings)
-        return await service.refresh(runtime.redis, runtime.http, runtime.settings, sources, clock)
+        return await service.refresh(runtime.redis, runtime.rates, runtime.settings, clock)
 
     await refresh()
     await rates_feed.prices(BTC_USD="67010")

@@ -1,12 +1,13 @@
 """Fixtures giving the API process real nodes to send through: the Bitcoin Core and Tron
-stand-ins (one each per session, over HTTP) and the session's anvil, registered in the
-runtime the way the lifespan hooks register connectors, and taken out again afterwards.
+stand-ins (one each per session, over HTTP) and the session's anvil, put in the
+runtime's connector slots in place of the process's own, and put back afterwards.
 
 Import the fixtures into a conftest: `from tests.backend.wallets.nodes import *`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
@@ -16,7 +17,6 @@ from backend.connectors.bitcoin import BitcoinConnector
 from backend.connectors.ethereum.client import EthereumConnector
 from backend.connectors.tron import TronConnector
 from backend.runtime import Runtime
-from contract.money import Network
 from tests.backend.connectors.bitcoin.conftest import Bitcoind, connector_for
 from tests.backend.connectors.tron.conftest import Trond, tron_connector_for
 from tests.chains.anvil import Anvil
@@ -54,19 +54,14 @@ async def nodes(
     anvil: Anvil,
     ethereum: EthereumConnector,
 ) -> AsyncIterator[Nodes]:
-    """Every network's connector in `runtime.extras`, on the stand-ins and anvil."""
+    """Every network's connector in `runtime.chains`, on the stand-ins and anvil."""
     bitcoin = connector_for(bitcoin_node.rpc_url)
     tron = tron_connector_for(tron_node.api_url)
-    installed = {Network.bitcoin: bitcoin, Network.tron: tron, Network.ethereum: ethereum}
-    before = {network: runtime.extras.get(network.value) for network in installed}
-    for network, connector in installed.items():
-        runtime.extras[network.value] = connector
+    before = dataclasses.replace(runtime.chains)
+    runtime.chains.bitcoin, runtime.chains.tron, runtime.chains.ethereum = bitcoin, tron, ethereum
     try:
         yield Nodes(bitcoin_node, tron_node, anvil, bitcoin, tron, ethereum)
     finally:
-        for network, previous in before.items():
-            if previous is None:
-                runtime.extras.pop(network.value, None)
-            else:
-                runtime.extras[network.value] = previous
+        runtime.chains.bitcoin, runtime.chains.tron = before.bitcoin, before.tron
+        runtime.chains.ethereum = before.ethereum
         await tron.aclose()

@@ -48,6 +48,29 @@ async def test_a_usdt_payment_is_found_in_its_block(trond: Trond, tron: TronConn
     assert await tron.confirmations(txid) == 1
 
 
+async def test_a_receipt_gives_the_block_the_result_and_the_fee(
+    trond: Trond, tron: TronConnector
+) -> None:
+    address = new_address()
+    paid, reverted = trond.pay(address, "1"), trond.fail(address, "100")
+    assert await tron.receipt(paid) is None  # not in a block yet
+    trond.mine(1)
+    tip = await tron.tip()
+    receipt = await tron.receipt(paid)
+    assert receipt is not None
+    assert (receipt.txid, receipt.block_height, receipt.succeeded) == (paid, tip.height, True)
+    assert receipt.fee.asset is Asset.TRX
+    failed = await tron.receipt(reverted)
+    assert failed is not None and failed.succeeded is False
+    assert await tron.receipt("ab" * 32) is None
+    trond.down()
+    try:
+        with pytest.raises(NodeUnavailable):
+            await tron.receipt(paid)
+    finally:
+        trond.up()
+
+
 async def test_a_reverted_transfer_is_reported_and_never_succeeds(
     trond: Trond, tron: TronConnector
 ) -> None:

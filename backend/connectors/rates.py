@@ -1,5 +1,6 @@
 """Public rate APIs behind one interface: each provider is a real httpx client of one API's
-request and response shape, returning exact Decimal quotes (never float).
+request and response shape, returning exact Decimal quotes (never float). `RateFeeds` is
+the process's set of them, built once from settings with the HTTP pool they share.
 
 A provider answers what it knows and raises ProviderError for anything else (HTTP error,
 timeout, a body that is not the shape we expect); deciding what to trust is the
@@ -10,16 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
 from contract import wire
 from contract.money import Asset, to_decimal
+
+if TYPE_CHECKING:  # settings imports RATE_PROVIDERS from here
+    from backend.settings import Settings
 
 # The crypto assets we price; each is quoted against USD (or USDT on Binance).
 CRYPTO: tuple[Asset, ...] = (Asset.BTC, Asset.USDT, Asset.ETH, Asset.TRX)
@@ -27,7 +32,7 @@ CRYPTO: tuple[Asset, ...] = (Asset.BTC, Asset.USDT, Asset.ETH, Asset.TRX)
 # Every provider this module speaks to, by the name settings and logs use.
 RATE_PROVIDERS: tuple[str, ...] = (
     "coingecko", "binance", "kraken", "coinbase", "coinbase_fx", "open_er_api",
-)  # fmt: skip
+)  # fmt: skip  # the provider names on one line, as settings list them
 
 
 @dataclass(frozen=True)
@@ -199,7 +204,7 @@ class Kraken:
         "USDTZUSD": Asset.USDT, "USDTUSD": Asset.USDT,
         "XETHZUSD": Asset.ETH, "ETHUSD": Asset.ETH,
         "TRXUSD": Asset.TRX,
-    }  # fmt: skip
+    }  # fmt: skip  # a lookup table, several entries a line
 
     async def fetch(self, http: httpx.AsyncClient, timeout_s: float) -> list[SourceQuote]:
         body = await _get(
@@ -313,3 +318,38 @@ class OpenExchangeRates:
                 _timestamp(self.name, body.get("time_last_update_unix")),
             )
         ]
+
+
+def providers(settings: Settings) -> list[RateProvider]:
+    """The configured providers, each pointed at its base URL (the stand-in in dev)."""
+    every: dict[str, RateProvider] = {
+        "coingecko": CoinGecko(settings.rates_coingecko_url.rstrip("/")),
+        "binance": Binance(settings.rates_binance_url.rstrip("/")),
+        "kraken": Kraken(settings.rates_kraken_url.rstrip("/")),
+        "coinbase": Coinbase(settings.rates_coinbase_url.rstrip("/")),
+        "coinbase_fx": CoinbaseFx(settings.rates_coinbase_url.rstrip("/")),
+        "open_er_api": OpenExchangeRates(settings.rates_open_er_api_url.rstrip("/")),
+    }
+    return [every[name] for name in settings.rates_providers]
+
+
+@dataclass(frozen=True)
+class RateFeeds:
+    """The configured providers and the HTTP connection pool they share."""
+
+    providers: tuple[RateProvider, ...]
+    http: httpx.AsyncClient
+
+    def only(self, *names: str) -> RateFeeds:
+        """The same feeds narrowed to the providers named."""
+        return RateFeeds(tuple(p for p in self.providers if p.name in names), self.http)
+
+    async def fetch(self, provider: RateProvider, timeout_s: float) -> list[SourceQuote]:
+        return await provider.fetch(self.http, timeout_s)
+
+
+@asynccontextmanager
+async def open_feeds(settings: Settings) -> AsyncIterator[RateFeeds]:
+    """The process's rate feeds, their connection pool closed when the block ends."""
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0)) as http:
+        yield RateFeeds(tuple(providers(settings)), http)

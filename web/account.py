@@ -37,7 +37,14 @@ from contract.auth import (
 from contract.notifications import OutboxList
 from contract.passwords import PasswordChange, PasswordChanged
 from contract.users import Role, User, mask_phone
-from web.auth import field_errors, form_fields, form_items, login_required, page_status
+from web.auth import (
+    field_errors,
+    form_fields,
+    form_items,
+    login_required,
+    page_status,
+    path_id,
+)
 from web.client import ApiError, api
 from web.errors import message_for
 from web.runtime import runtime
@@ -150,7 +157,7 @@ async def sessions_page(request: Request, user: User) -> Response:
 
 @login_required()
 async def end_session(request: Request, user: User) -> Response:
-    session_id = request.path_params["session_id"]
+    session_id = path_id(request, "session_id")
     try:
         await api(request).call("DELETE", f"/v1/me/sessions/{session_id}", None)
         get_session(request).flash("That device is signed out.", "success")
@@ -369,7 +376,7 @@ async def create_key(request: Request, user: User) -> Response:
 
 @login_required(Role.merchant)
 async def revoke_key(request: Request, user: User) -> Response:
-    key_id = request.path_params["key_id"]
+    key_id = path_id(request, "key_id")
     try:
         key = await api(request).call("DELETE", f"/v1/api-keys/{key_id}", ApiKeyModel)
         get_session(request).flash(f"“{key.name}” is revoked. It stops working at once.", "success")

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 
 from contract import wire
 from contract.auth import LoginRequest, RefreshRequest, TokenPair
+from contract.ids import looks_like_id
 from contract.users import RegisterRequest, RegistrationAccepted, Role, User
 from web.client import ApiClient, ApiError, api
 from web.errors import message_for
@@ -167,6 +168,15 @@ async def form_items(request: Request) -> list[tuple[str, str]]:
         if wire.unsafe_character(name, single_line=True) or wire.unsafe_character(value):
             raise HTTPException(400, "The form holds characters we cannot accept.")
     return items
+
+
+def path_id(request: Request, name: str) -> str:
+    """An id from the page's path, to be put in an API path: anything not shaped like one of
+    our ids (NUL, `..`, thousands of characters) is no page of ours."""
+    value = str(request.path_params[name])
+    if not looks_like_id(value):
+        raise HTTPException(404)
+    return value
 
 
 async def form_fields(request: Request) -> dict[str, str]:

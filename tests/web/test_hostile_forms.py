@@ -41,3 +41,14 @@ async def test_an_oversized_amount_comes_back_to_its_form(
         assert shown.status_code == 422, shown.text[:500]
         assert 'id="amount-error"' in shown.text
         assert "at most 10 digits before the decimal point" in shown.text
+
+
+async def test_hostile_ids_in_a_page_path_are_no_page(
+    web: httpx.AsyncClient, merchant: Account
+) -> None:
+    await log_in(web, merchant.email)
+    for bad in ("%00", "a%00b", "..", "x" * 5000, "%C3%BC", "key_x%3Fy"):
+        for page, action in (("/account/api-keys", f"/account/api-keys/{bad}/revoke"),
+                             ("/account/sessions", f"/account/sessions/{bad}/end")):  # fmt: skip
+            response = await post_form(web, page, action, {})
+            assert response.status_code == 404, (action[:60], response.status_code)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from contract.money import EXPONENT, Asset
+from contract.money import EXPONENT, MAX_REQUEST_DIGITS, Asset
 
 # Spaces people (and phone keyboards) put between thousands: plain, no-break, thin ones.
 _SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
@@ -45,6 +45,10 @@ def parse_amount(text: str, asset: Asset) -> Decimal:
     digits = typed.replace(",", "").replace(" ", "")
     if not any(char.isdigit() for char in digits):
         raise AmountError("Enter the amount in digits, e.g. 1,234.50.")
+    if len(digits.partition(".")[0].lstrip("0")) > MAX_REQUEST_DIGITS:
+        raise AmountError(
+            f"Amounts have at most {MAX_REQUEST_DIGITS} digits before the decimal point."
+        )
     if len(digits.replace(".", "").lstrip("0")) > MAX_DIGITS:
         raise AmountError("That amount is too large.")
     places = EXPONENT[asset]

@@ -351,13 +351,53 @@ async def post(
     _check(postings)
     fingerprint = _fingerprint(postings)
 
+    touched = sorted(p.account_id for p in postings)
+    # Raw connection statements: this is the hot path, and the ORM adds nothing to it.
     conn = await session.connection()
-    transaction_id = new_id("jtx")
-    # One round trip locks the accounts, checks every leg and writes (see _POST). Nothing
-    # is written unless every check passes; then the rows say why.
+    # ORDER BY puts PostgreSQL's row locking after the sort: every post takes its locks
+    # in id order, so two posts over the same accounts queue instead of deadlocking.
     rows = (
         await conn.execute(
-            _POST,
+            select(
+                LedgerAccount.id,
+                LedgerAccount.asset,
+                LedgerAccount.balance,
+                LedgerAccount.allow_negative,
+            )
+            .where(LedgerAccount.id.in_(touched))
+            .order_by(LedgerAccount.id)
+            .with_for_update()
+        )
+    ).all()
+    accounts = {row.id: row for row in rows}
+    for account_id in touched:
+        if account_id not in accounts:
+            raise AccountNotFound(account_id)
+
+    for posting in postings:
+        account = accounts[posting.account_id]
+        if posting.amount.asset != account.asset:
+            raise InvalidPostings(
+                f"{posting.amount} cannot post to {account.id}, a {account.asset} account",
+                reason="asset_mismatch",
+            )
+        new_balance = account.balance + posting.amount.amount
+        if new_balance < 0 and not account.allow_negative:
+            # This very key may have posted already (a retry, or a racer we queued behind).
+            replayed = await _replay(session, idempotency_key, fingerprint)
+            if replayed is not None:
+                return replayed
+            asset = Asset(account.asset)
+            raise InsufficientFunds(
+                account.id,
+                balance=Money(amount=account.balance, asset=asset),
+                needed=Money(amount=-posting.amount.amount, asset=asset),
+            )
+
+    transaction_id = new_id("jtx")
+    written = (
+        await conn.execute(
+            _WRITE,
             {
                 "id": transaction_id,
                 "key": idempotency_key,
@@ -367,80 +407,44 @@ async def post(
                 "accounts": [p.account_id for p in postings],
                 "assets": [str(p.amount.asset) for p in postings],
                 "amounts": [p.amount.amount for p in postings],
-                "legs": len(postings),
             },
         )
     ).all()
-    written = [row for row in rows if row.created_at is not None]
-    if written:
-        _refresh_loaded(session, {row.account_id: row.balance for row in written})
-        return Journal(
-            id=transaction_id,
-            idempotency_key=idempotency_key,
-            memo=memo,
-            reference=reference,
-            created_at=written[0].created_at,
-            postings=tuple(postings),
-            replayed=False,
-        )
-    # Nothing written: this key posted already (a retry, or a racer we queued behind), or a
-    # leg was refused. Account errors come first, then a replay, then the balance.
-    accounts = {row.account_id: row for row in rows}
-    for posting in postings:
-        account = accounts.get(posting.account_id)
-        if account is None:
-            raise AccountNotFound(posting.account_id)
-        if posting.amount.asset != account.asset:
-            raise InvalidPostings(
-                f"{posting.amount} cannot post to {posting.account_id}, a {account.asset} account",
-                reason="asset_mismatch",
-            )
-    replayed = await _replay(session, idempotency_key, fingerprint)
-    if replayed is not None:
+    if not written:
+        # The key was taken: by an earlier post, or by a racer whose commit we waited for.
+        replayed = await _replay(session, idempotency_key, fingerprint)
+        if replayed is None:  # the conflicting row is committed and visible now
+            raise InvariantBroken("A conflicting ledger journal is not visible.")
         return replayed
-    for posting in postings:
-        account = accounts[posting.account_id]
-        if not account.allow_negative and account.balance + posting.amount.amount < 0:
-            asset = Asset(account.asset)
-            raise InsufficientFunds(
-                posting.account_id,
-                balance=Money(amount=account.balance, asset=asset),
-                needed=Money(amount=-posting.amount.amount, asset=asset),
-            )
-    raise InvariantBroken(f"Ledger post {idempotency_key!r} wrote nothing and found no reason.")
+
+    _refresh_loaded(session, {row.account_id: row.balance_after for row in written})
+    return Journal(
+        id=transaction_id,
+        idempotency_key=idempotency_key,
+        memo=memo,
+        reference=reference,
+        created_at=written[0].created_at,
+        postings=tuple(postings),
+        replayed=False,
+    )
 
 
-# The whole post in one round trip. `locked` takes the accounts' row locks in id order (so
-# two posts over the same accounts queue instead of deadlocking) and reads their balances as
-# of that lock. The journal row is inserted only when every leg names a locked account of
-# its asset that may take it; when its key exists (the insert waits for a racer holding it
-# to commit), `tx` is empty and so nothing else is written. Balances then move by SQL
-# arithmetic, still under the table's CHECK, and each posting records the balance its
-# update returned. Written: one row per posting with `created_at`. Not written: one row per
-# locked account with its balance, for the caller to say why.
-_POST = text(
+# The whole write in one round trip, run with the accounts already locked. The journal row
+# comes first: when its key exists (the insert waits for a racer holding it to commit),
+# `tx` is empty and so nothing else is written. Balances move by SQL arithmetic under the
+# CHECK, and each posting records the balance its update returned.
+_WRITE = text(
     """
-    WITH legs AS (
+    WITH tx AS (
+        INSERT INTO ledger_transactions (id, idempotency_key, postings_hash, memo, reference)
+        VALUES (:id, :key, :hash, :memo, :reference)
+        ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING id, created_at
+    ), legs AS (
         SELECT leg.account_id, leg.asset, leg.amount, leg.n
         FROM unnest(
             CAST(:accounts AS varchar[]), CAST(:assets AS varchar[]), CAST(:amounts AS numeric[])
         ) WITH ORDINALITY AS leg(account_id, asset, amount, n)
-    ), locked AS (
-        SELECT account.id, account.asset, account.balance, account.allow_negative
-        FROM ledger_accounts AS account
-        WHERE account.id = ANY(CAST(:accounts AS varchar[]))
-        ORDER BY account.id
-        FOR UPDATE
-    ), allowed AS (
-        SELECT count(*) AS n
-        FROM legs JOIN locked ON locked.id = legs.account_id
-        WHERE locked.asset = legs.asset
-          AND (locked.allow_negative OR locked.balance + legs.amount >= 0)
-    ), tx AS (
-        INSERT INTO ledger_transactions (id, idempotency_key, postings_hash, memo, reference)
-        SELECT :id, :key, :hash, :memo, :reference FROM allowed WHERE allowed.n = :legs
-        ON CONFLICT (idempotency_key) DO NOTHING
-        RETURNING id, created_at
     ), moved AS (
         UPDATE ledger_accounts AS account
         SET balance = account.balance + legs.amount
@@ -454,12 +458,7 @@ _POST = text(
         ORDER BY legs.n
         RETURNING account_id, balance_after
     )
-    SELECT posted.account_id, NULL::varchar AS asset, posted.balance_after AS balance,
-           NULL::boolean AS allow_negative, tx.created_at
-    FROM posted, tx
-    UNION ALL
-    SELECT locked.id, locked.asset, locked.balance, locked.allow_negative, NULL
-    FROM locked WHERE NOT EXISTS (SELECT FROM tx)
+    SELECT posted.account_id, posted.balance_after, tx.created_at FROM posted, tx
     """
 )
 

@@ -46,6 +46,7 @@ from backend.connectors.chain import (
     Transfer,
     Watched,
     WatchIndex,
+    Watchlist,
     resolve,
     scan_in_windows,
 )
@@ -104,6 +105,11 @@ class BitcoinConnector:
         self._mempool: dict[str, tuple[tuple[int, str, Decimal], ...]] = {}
         # Output script hex → watched address, for addresses passed as a collection.
         self._scripts = WatchIndex(self._output_script)
+        # txid → its outputs paying a watchlist's addresses: (vout, address, amount). Asked
+        # once per transaction, at the first look after it was fetched: every address it
+        # pays was committed (and shown to the payer) before it was sent, so the answer
+        # holds while it stays in the pool, and a busy pool is not asked again every tick.
+        self._ours: dict[str, tuple[tuple[int, str, Decimal], ...]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BitcoinConnector:
@@ -216,6 +222,8 @@ class BitcoinConnector:
         for txid, outputs in zip(fresh, fetched, strict=False):
             if outputs is not None:
                 self._mempool[txid] = outputs
+        if isinstance(addresses, Watchlist):
+            return await self._pending_ours(addresses)
         scripts = await resolve(
             addresses,
             self._scripts,
@@ -226,6 +234,24 @@ class BitcoinConnector:
             for txid, outputs in self._mempool.items()
             for vout, script, value in outputs
             if script in scripts
+        ]
+
+    async def _pending_ours(self, watchlist: Watchlist) -> list[Transfer]:
+        for gone in self._ours.keys() - self._mempool.keys():
+            del self._ours[gone]
+        new = [txid for txid in self._mempool if txid not in self._ours]
+        keys = {script for txid in new for _, script, _ in self._mempool[txid]}
+        found = await watchlist.lookup(keys) if keys else {}
+        for txid in new:
+            self._ours[txid] = tuple(
+                (vout, found[script], value)
+                for vout, script, value in self._mempool[txid]
+                if script in found
+            )
+        return [
+            self._transfer(txid, vout, address, _btc(value), None)
+            for txid, outputs in self._ours.items()
+            for vout, address, value in outputs
         ]
 
     async def _outputs(self, txid: str) -> tuple[tuple[int, str, Decimal], ...] | None:

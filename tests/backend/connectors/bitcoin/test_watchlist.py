@@ -33,6 +33,24 @@ async def test_a_scan_asks_the_watchlist_once_per_block_for_its_scripts(
         (ours, "0.00100000"),
         (ours, "0.00200000"),
     ]
-    first, second = watchlist.asked
-    assert bitcoin_key(ours) in first and bitcoin_key(ours) in second
-    assert bitcoin_key(stranger) in first and bitcoin_key(stranger) not in second
+    assert len(watchlist.asked) == 2  # blocks are read in parallel: in either order
+    assert all(bitcoin_key(ours) in asked for asked in watchlist.asked)
+    assert sorted(bitcoin_key(stranger) in asked for asked in watchlist.asked) == [False, True]
+
+
+async def test_the_watchlist_is_asked_about_a_mempool_transaction_once(
+    bitcoind: Bitcoind, bitcoin: BitcoinConnector
+) -> None:
+    ours, later = new_address(), new_address()
+    watchlist = RecordingWatchlist(Network.bitcoin, [ours, later])
+    first = bitcoind.pay(ours, "0.001")
+    assert [t.txid for t in await bitcoin.pending(watchlist)] == [first]
+    second = bitcoind.pay(later, "0.002")
+
+    again = await bitcoin.pending(watchlist)
+
+    assert {(t.txid, t.to_address) for t in again} == {(first, ours), (second, later)}
+    assert [bitcoin_key(later) in asked for asked in watchlist.asked] == [False, True]
+    assert bitcoin_key(ours) not in watchlist.asked[1]
+    bitcoind.mine(1)
+    assert await bitcoin.pending(watchlist) == []

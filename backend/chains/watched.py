@@ -1,45 +1,43 @@
-"""The set of our addresses on one network, kept in memory and refreshed cheaply each tick.
+"""The addresses a watcher looks for: asked of PostgreSQL once per scanned block, never held.
 
-Invariant: after `refresh` the set holds every address committed before it began. Rows
-are never deleted, so a count that matches ours means nothing is new; new rows usually
-carry the highest derivation indexes (one sequence per network) and are fetched alone, and
-when a slower transaction committed a lower index late, the counts disagree and the whole
-set is read again.
+A block carries a few thousand recipients (Bitcoin output scripts, Ethereum and Tron 20-byte
+accounts); their match keys go to one indexed query, `match_key = ANY(:keys)` on the unique
+(network, match_key) index, which answers the few that are ours. So memory does not grow
+with the watched set and a watcher starts without reading it. Invariant: a lookup sees every
+address committed before it began, and every lookup of a tick begins after the tick read
+the node's tip (an address is shown to a payer only after its commit, so any payment in
+those blocks went to an address the lookup sees).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import Collection, Mapping
+
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.keys.models import ChainAddress
 from contract.money import Network
 
+_KEYS = bindparam("keys", type_=ARRAY(String()))
+
 
 class WatchedAddresses:
-    def __init__(self, network: Network) -> None:
+    """A `Watchlist` (backend.connectors.chain) of one network's addresses in the database."""
+
+    def __init__(self, network: Network, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self.network = network
-        self.addresses: set[str] = set()
-        self._max_index = -1
+        self.sessionmaker = sessionmaker
+        self._query = select(ChainAddress.match_key, ChainAddress.address).where(
+            ChainAddress.network == network, ChainAddress.match_key == any_(_KEYS)
+        )
 
-    def __len__(self) -> int:
-        return len(self.addresses)
-
-    async def refresh(self, session: AsyncSession) -> None:
-        on_network = ChainAddress.network == self.network
-        count, max_index = (
-            await session.execute(
-                select(func.count(), func.max(ChainAddress.derivation_index)).where(on_network)
-            )
-        ).one()
-        if count == len(self.addresses):
-            return
-        query = select(ChainAddress.address, ChainAddress.derivation_index).where(on_network)
-        rows = (
-            await session.execute(query.where(ChainAddress.derivation_index > self._max_index))
-        ).all()
-        self.addresses.update(row.address for row in rows)
-        if len(self.addresses) < count:
-            rows = (await session.execute(query)).all()
-            self.addresses = {row.address for row in rows}
-        self._max_index = max(self._max_index, max_index if max_index is not None else -1)
+    async def lookup(self, keys: Collection[str]) -> Mapping[str, str]:
+        """Our addresses among `keys`, by key (reads only, on a pooled connection of its own:
+        a scan asks for several blocks at once)."""
+        if not keys:
+            return {}
+        async with self.sessionmaker() as session:
+            rows = await session.execute(self._query, {"keys": list(keys)})
+        return {row.match_key: row.address for row in rows}

@@ -86,7 +86,7 @@ class Watcher:
         self.reorg_window = reorg_window
         self.backoff_max_s = backoff_max_s
         self.leadership = Leadership(runtime.engine, self.network)
-        self.watched = WatchedAddresses(self.network)
+        self.watched = WatchedAddresses(self.network, runtime.sessionmaker)
         self._failing = False
         self._confirmed_through = -1  # the cursor height of the last complete confirm pass
         self._last_beat = -math.inf  # monotonic time the last good tick was written
@@ -157,10 +157,9 @@ class Watcher:
     async def _tick(self) -> Tick:
         tip = await self.connector.tip()
         result = Tick(leading=True, tip=tip.height)
+        # Every address lookup of the scans below comes after reading the tip: any address a
+        # payment in those blocks went to is committed by now (shown only after its commit).
         async with self._unit() as session:
-            # After reading the tip: any address a payment in those blocks went to is
-            # committed by now (it was shown to the payer only after its commit).
-            await self.watched.refresh(session)
             cursor = await session.get(ChainCursor, self.network, populate_existing=True)
             if cursor is None:
                 # First run on this deployment: follow from the tip on.
@@ -236,7 +235,7 @@ class Watcher:
         """Record the payments in blocks height+1..end; None if the chain moved meanwhile."""
         try:
             last = tip if end == tip.height else await self.connector.block_at(end)
-            transfers = await self.connector.scan(height + 1, end, self.watched.addresses)
+            transfers = await self.connector.scan(height + 1, end, self.watched)
             first = last if end == height + 1 else await self.connector.block_at(height + 1)
             still = await self.connector.block_at(end)
         except BlockNotFound:
@@ -363,7 +362,7 @@ class Watcher:
         `waiting` are the pool payments known before this tick's scan. Returns (recorded,
         replaced).
         """
-        pending = await self.connector.pending(self.watched.addresses)
+        pending = await self.connector.pending(self.watched)
         if not pending and not waiting:
             return 0, 0
         in_pool = {transfer.txid for transfer in pending}

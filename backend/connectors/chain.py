@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from backend.errors import QpeapayError
 from contract.money import Asset, Money, Network
@@ -58,6 +58,19 @@ class FeeEstimate:
     typical_cost: Money
 
 
+@runtime_checkable
+class Watchlist(Protocol):
+    """Our addresses on one network, too many to hold: asked once per block for the match
+    keys (backend.connectors.match) the block carries, it answers those that are ours, by
+    key, with the address as we store it."""
+
+    async def lookup(self, keys: Collection[str]) -> Mapping[str, str]: ...
+
+
+# What a scan looks for: a few addresses in hand (tools, tests) or a watchlist.
+Watched = Collection[str] | Watchlist
+
+
 class ChainConnector(Protocol):
     network: Network
 
@@ -65,13 +78,11 @@ class ChainConnector(Protocol):
 
     async def block_at(self, height: int) -> BlockRef: ...
 
-    async def scan(
-        self, start_height: int, end_height: int, addresses: Collection[str]
-    ) -> list[Transfer]:
+    async def scan(self, start_height: int, end_height: int, addresses: Watched) -> list[Transfer]:
         """Transfers to `addresses` in blocks start..end inclusive (a set gives O(1) lookups)."""
         ...
 
-    async def pending(self, addresses: Collection[str]) -> list[Transfer]:
+    async def pending(self, addresses: Watched) -> list[Transfer]:
         """Transfers to `addresses` not yet in any block (`block` is None), e.g. Bitcoin's
         mempool: shown as "seen", never credited; one may vanish (RBF, eviction).
         A network whose node shows no pending transfers returns []."""
@@ -139,6 +150,17 @@ class WatchIndex(Generic[K]):
         # A new dict, never the old one changed: a scan still running keeps a whole one.
         self._addresses, self._index = frozenset(addresses), index
         return index
+
+
+async def resolve(
+    addresses: Watched, index: WatchIndex[str], keys: Iterable[str]
+) -> Mapping[str, str]:
+    """Watched addresses by match key: the whole in-memory index of a collection, or what
+    the watchlist answers for the `keys` a block carries (a generator, read only then)."""
+    if isinstance(addresses, Watchlist):
+        wanted = set(keys)
+        return await addresses.lookup(wanted) if wanted else {}
+    return index(addresses)
 
 
 class ChainError(QpeapayError):

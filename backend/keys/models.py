@@ -3,7 +3,9 @@
 Invariants: the seed is stored only sealed (AES-256-GCM), one row per secret version, all of
 one seed; account keys are public (xpub) so addresses are derived without the seed; an
 address is handed out once per network, unique on (network, address) and on (network,
-derivation index), with indexes drawn from one PostgreSQL sequence per network.
+derivation index), with indexes drawn from one PostgreSQL sequence per network; an address
+carries its match key (the form blocks carry it in, backend.connectors.match), unique per
+network, set by the service that hands the address out.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class ChainAddress(Timestamped, Base):
             unique=True,
             postgresql_where=text("purpose = 'hot_wallet'"),
         ),
+        # What the watchers ask once per scanned block: which of its recipients are ours.
+        Index("uq_chain_addresses_network_match_key", "network", "match_key", unique=True),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -113,6 +117,9 @@ class ChainAddress(Timestamped, Base):
     purpose: Mapped[str] = mapped_column(String(16))
     # Who the address belongs to: a user, merchant or invoice id; NULL for the hot wallet.
     owner_id: Mapped[str | None] = mapped_column(String(64))
+    # Bitcoin: the output script in hex; Ethereum, Tron: the 20-byte account in hex. NULL
+    # only for a string no block can pay (never one we derived).
+    match_key: Mapped[str | None] = mapped_column(String(128))
 
 
 __all__ = ["INDEX_SEQUENCES", "AccountKey", "AddressPurpose", "ChainAddress", "SealedSeed"]

@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.connectors.match import match_key
 from backend.errors import InvariantBroken
 from backend.keys import derivation
 from backend.keys.errors import KeysMisconfigured, SeedMissing
@@ -67,6 +68,7 @@ async def allocate(
         network=network,
         derivation_index=index,
         address=address,
+        match_key=match_key(network, address),
         purpose=purpose,
         owner_id=owner_id,
     )
@@ -92,6 +94,7 @@ async def hot_wallet(session: AsyncSession, settings: Settings, network: Network
                 network=network,
                 derivation_index=index,
                 address=address,
+                match_key=match_key(network, address),
                 purpose=AddressPurpose.hot_wallet,
                 owner_id=None,
             )

@@ -11,13 +11,16 @@ watchers keep a (height, hash) cursor anyway.
 Why the raw block (`getblock <hash> 0`) and not the verbose one (`… 2`): a busy block is
 ~1.5 MB of hex against ~6 MB of JSON whose every number python-bitcoinrpc parses into a
 Decimal; reading only txids and outputs (block.py) and matching output scripts against
-the scripts of the watched addresses (built once per address set) is several times faster.
+the scripts of the watched addresses is several times faster. A few addresses in hand are
+turned into scripts once per address set; the watchers' millions are not converted at all:
+their watchlist is asked for the block's scripts (one indexed query per block).
 
 Invariants: a transfer is one output (`index` = vout) paying a watched address, tagged with
 the block it was read from, or `block=None` while in the mempool; a mempool transaction that
 is replaced (RBF) or double-spent simply stops being listed by `pending` and has 0
 `confirmations`; confirmations count only the active chain (a transaction whose block was
-orphaned has 0 until mined again, in a block with another hash). Amounts are exact:
+orphaned has 0 until mined again, in a block with another hash); outputs are matched by
+script, so the watched address comes back as the caller stores it. Amounts are exact:
 satoshis from raw blocks, `Decimal` from verbose RPC answers, never a float.
 """
 
@@ -26,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -42,7 +44,10 @@ from backend.connectors.chain import (
     InvalidAddress,
     TransactionNotFound,
     Transfer,
+    Watched,
     WatchIndex,
+    Watchlist,
+    resolve,
     scan_in_windows,
 )
 from backend.settings import BitcoinNetwork, Settings
@@ -95,11 +100,16 @@ class BitcoinConnector:
         self.fallback_fee_sat_vb = fallback_fee_sat_vb
         self.scan_window = scan_window
         self.mempool_fetch_limit = mempool_fetch_limit
-        # txid → its outputs that pay an address: (vout, address, amount). Mempool
+        # txid → its outputs that pay an address: (vout, output script hex, amount). Mempool
         # transactions never change, so each is fetched once while it stays in the pool.
         self._mempool: dict[str, tuple[tuple[int, str, Decimal], ...]] = {}
-        # Output script → watched address.
+        # Output script hex → watched address, for addresses passed as a collection.
         self._scripts = WatchIndex(self._output_script)
+        # txid → its outputs paying a watchlist's addresses: (vout, address, amount). Asked
+        # once per transaction, at the first look after it was fetched: every address it
+        # pays was committed (and shown to the payer) before it was sent, so the answer
+        # holds while it stays in the pool, and a busy pool is not asked again every tick.
+        self._ours: dict[str, tuple[tuple[int, str, Decimal], ...]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BitcoinConnector:
@@ -142,21 +152,19 @@ class BitcoinConnector:
     async def _ref(self, block_hash: str) -> BlockRef:
         return _ref(await self.rpc.call("getblockheader", block_hash, True))
 
-    async def scan(
-        self, start_height: int, end_height: int, addresses: Collection[str]
-    ) -> list[Transfer]:
+    async def scan(self, start_height: int, end_height: int, addresses: Watched) -> list[Transfer]:
         """Outputs paying `addresses` in blocks start..end of the active chain, in order."""
-        scripts = self._scripts(addresses)
 
         async def read(height: int) -> list[Transfer]:
             ref, block = await self._block(height)
+            scripts = await resolve(addresses, self._scripts, _scripts_of(block))
             return list(self._match(ref, block, scripts))
 
         return await scan_in_windows(start_height, end_height, self.scan_window, read)
 
-    def _output_script(self, address: str) -> bytes | None:
+    def _output_script(self, address: str) -> str | None:
         try:
-            return output_script(address, self.bitcoin_network)
+            return output_script(address, self.bitcoin_network).hex()
         except InvalidAddress:
             return None  # not for our network: nothing here can pay it
 
@@ -175,11 +183,13 @@ class BitcoinConnector:
         raise ChainError("The Bitcoin chain kept reorganising.", reason=f"height {height}")
 
     def _match(
-        self, ref: BlockRef, block: RawBlock, scripts: Mapping[bytes, str]
+        self, ref: BlockRef, block: RawBlock, scripts: Mapping[str, str]
     ) -> Iterator[Transfer]:
+        if not scripts:
+            return
         for tx in block.transactions:
             for vout, out in enumerate(tx.outputs):
-                address = scripts.get(out.script)
+                address = scripts.get(out.script.hex())
                 if address is not None:
                     amount = Money.from_minor_units(out.sats, Asset.BTC)
                     yield self._transfer(tx.txid, vout, address, amount, ref)
@@ -198,9 +208,8 @@ class BitcoinConnector:
 
     # ------------------------------------------------------------------------- mempool
 
-    async def pending(self, addresses: Collection[str]) -> list[Transfer]:
+    async def pending(self, addresses: Watched) -> list[Transfer]:
         """Mempool outputs paying `addresses`. A replaced or evicted transaction drops out."""
-        watched = addresses if isinstance(addresses, AbstractSet) else frozenset(addresses)
         in_pool: list[str] = await self.rpc.call("getrawmempool")
         current = set(in_pool)
         for gone in self._mempool.keys() - current:
@@ -213,11 +222,36 @@ class BitcoinConnector:
         for txid, outputs in zip(fresh, fetched, strict=False):
             if outputs is not None:
                 self._mempool[txid] = outputs
+        if isinstance(addresses, Watchlist):
+            return await self._pending_ours(addresses)
+        scripts = await resolve(
+            addresses,
+            self._scripts,
+            (script for outputs in self._mempool.values() for _, script, _ in outputs),
+        )
+        return [
+            self._transfer(txid, vout, scripts[script], _btc(value), None)
+            for txid, outputs in self._mempool.items()
+            for vout, script, value in outputs
+            if script in scripts
+        ]
+
+    async def _pending_ours(self, watchlist: Watchlist) -> list[Transfer]:
+        for gone in self._ours.keys() - self._mempool.keys():
+            del self._ours[gone]
+        new = [txid for txid in self._mempool if txid not in self._ours]
+        keys = {script for txid in new for _, script, _ in self._mempool[txid]}
+        found = await watchlist.lookup(keys) if keys else {}
+        for txid in new:
+            self._ours[txid] = tuple(
+                (vout, found[script], value)
+                for vout, script, value in self._mempool[txid]
+                if script in found
+            )
         return [
             self._transfer(txid, vout, address, _btc(value), None)
-            for txid, outputs in self._mempool.items()
+            for txid, outputs in self._ours.items()
             for vout, address, value in outputs
-            if address in watched
         ]
 
     async def _outputs(self, txid: str) -> tuple[tuple[int, str, Decimal], ...] | None:
@@ -337,8 +371,14 @@ def _btc(value: object) -> Money:
     return Money(amount=Decimal(value), asset=Asset.BTC)
 
 
+def _scripts_of(block: RawBlock) -> Iterator[str]:
+    for tx in block.transactions:
+        for out in tx.outputs:
+            yield out.script.hex()
+
+
 def _paying_outputs(vouts: Iterable[dict[str, Any]]) -> Iterator[tuple[int, str, Decimal]]:
     for out in vouts:
-        address = out["scriptPubKey"].get("address")
-        if address is not None:
-            yield out["n"], address, out["value"]
+        script = out["scriptPubKey"]
+        if script.get("address") is not None:
+            yield out["n"], str(script["hex"]).lower(), out["value"]

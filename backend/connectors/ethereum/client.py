@@ -11,7 +11,7 @@ Plain ETH sent to a deposit address is not scanned for: ETH is held only to pay 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -33,6 +33,8 @@ from backend.connectors.chain import (
     NodeUnavailable,
     TransactionNotFound,
     Transfer,
+    Watched,
+    Watchlist,
 )
 from backend.connectors.ethereum import erc20
 from backend.connectors.retry import Transient, retrying
@@ -116,6 +118,11 @@ def _checksum(address: str) -> ChecksumAddress:
         return to_checksum_address(address)
     except ValueError:
         raise InvalidAddress(param="address") from None
+
+
+def _account(topic: bytes) -> str:
+    """A topic's 20-byte address as a match key: lower-case hex, no 0x."""
+    return bytes(topic[-20:]).hex()
 
 
 def _rpc_message(exc: Exception) -> str:
@@ -266,21 +273,24 @@ class EthereumConnector:
                 ]
             raise
 
-    async def scan(
-        self, start_height: int, end_height: int, addresses: Collection[str]
-    ) -> list[Transfer]:
+    async def scan(self, start_height: int, end_height: int, addresses: Watched) -> list[Transfer]:
         """USDT Transfer logs to `addresses` in blocks start..end, ordered as on chain.
 
+        A few addresses go into the log filter; for a watchlist the contract's every Transfer
+        in the range is read and the watchlist asked once for their recipients.
         BlockNotFound if the range reaches past the tip: scan up to `tip()` only.
         """
-        wanted = {_checksum(address) for address in addresses}
-        if not wanted or end_height < start_height:
+        watchlist = addresses if isinstance(addresses, Watchlist) else None
+        wanted: set[str] = set()
+        if not isinstance(addresses, Watchlist):
+            wanted = {_checksum(a) for a in addresses}
+        if (watchlist is None and not wanted) or end_height < start_height:
             return []
         ordered = sorted(wanted)
         batches: Sequence[list[str] | None] = (
             [[erc20.address_topic(a) for a in ordered[i : i + self.topic_batch]]
              for i in range(0, len(ordered), self.topic_batch)]
-            if len(ordered) <= self.topic_batch
+            if watchlist is None and len(ordered) <= self.topic_batch
             else [None]
         )  # fmt: skip  # the conditional reads as one expression
         found: dict[tuple[str, int], Any] = {}
@@ -290,11 +300,16 @@ class EthereumConnector:
                 for entry in await self._logs(low, high, batch):
                     topics = entry["topics"]
                     # Transfer(address indexed, address indexed, uint256): exactly 3 topics.
-                    if len(topics) != 3 or erc20.topic_address(topics[2]) not in wanted:
+                    if len(topics) != 3 or (
+                        watchlist is None and erc20.topic_address(topics[2]) not in wanted
+                    ):
                         continue
                     found[
                         (HexBytes(entry["transactionHash"]).to_0x_hex(), int(entry["logIndex"]))
                     ] = entry
+        if watchlist is not None and found:
+            ours = await watchlist.lookup({_account(e["topics"][2]) for e in found.values()})
+            found = {key: e for key, e in found.items() if _account(e["topics"][2]) in ours}
         blocks: dict[bytes, BlockRef] = {}
         transfers = []
         for (txid, index), entry in sorted(
@@ -316,7 +331,7 @@ class EthereumConnector:
             )
         return transfers
 
-    async def pending(self, addresses: Collection[str]) -> list[Transfer]:
+    async def pending(self, addresses: Watched) -> list[Transfer]:
         """Always []: a token transfer counts only from a block's logs, and a mempool
         transaction can be replaced by another with the same nonce at will."""
         return []

@@ -2,7 +2,9 @@
 
 Detection reads each block's receipts with `wallet/gettransactioninfobyblocknum` (one call
 per block, every transaction's result and logs) and matches USDT `Transfer` logs against a
-set of watched addresses, so 100,000 addresses cost no more than ten. Logs, not calldata:
+set of watched addresses by 20-byte account (the watchers' watchlist is asked for the
+block's recipients, one indexed query per block), so a million addresses cost no more
+than ten. Logs, not calldata:
 they also show USDT moved by other contracts (exchange multisigs, routers), and a log exists
 only if the transfer happened. TronGrid's v1 `/accounts/{a}/transactions/trc20` was the
 alternative: one request per address per poll, no log index, and only TronGrid serves it
@@ -24,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -47,7 +49,9 @@ from backend.connectors.chain import (
     NodeUnavailable,
     TransactionNotFound,
     Transfer,
+    Watched,
     WatchIndex,
+    resolve,
     scan_in_windows,
 )
 from backend.connectors.retry import Transient, retrying
@@ -229,16 +233,13 @@ class TronConnector:
             raise BlockNotFound()
         return dict(block)
 
-    async def scan(
-        self, start_height: int, end_height: int, addresses: Collection[str]
-    ) -> list[Transfer]:
+    async def scan(self, start_height: int, end_height: int, addresses: Watched) -> list[Transfer]:
         """USDT transfers to `addresses` in blocks start..end, failed ones included (flagged)."""
-        accounts = self._accounts(addresses)
         return await scan_in_windows(
-            start_height, end_height, self.scan_window, lambda h: self._scan_block(h, accounts)
+            start_height, end_height, self.scan_window, lambda h: self._scan_block(h, addresses)
         )
 
-    async def _scan_block(self, height: int, accounts: Mapping[str, str]) -> list[Transfer]:
+    async def _scan_block(self, height: int, addresses: Watched) -> list[Transfer]:
         for _ in range(_REORG_RETRIES):
             block, infos = await asyncio.gather(
                 self._block(height),
@@ -248,8 +249,36 @@ class TronConnector:
             in_block = sorted(tx["txID"] for tx in block.get("transactions", []))
             # Two calls, one block: if a reorg replaced it in between, read both again.
             if sorted(info["id"] for info in receipts) == in_block:
+                accounts = await resolve(
+                    addresses, self._accounts, self._recipients(block, receipts)
+                )
                 return list(self._match(block, receipts, accounts))
         raise ChainError("The Tron chain kept reorganising.", reason=f"height {height}")
+
+    def _recipients(self, block: dict[str, Any], receipts: list[dict[str, Any]]) -> Iterator[str]:
+        """The 20-byte hex accounts the block's USDT transfers (and failed calls) pay."""
+        usdt20 = self._usdt_hex[2:]
+        failed = set()
+        for info in receipts:
+            for entry in info.get("log", []):
+                topics = entry.get("topics", [])
+                if (
+                    entry.get("address") == usdt20
+                    and len(topics) == 3
+                    and topics[0] == TRANSFER_TOPIC
+                ):
+                    yield topics[2][-40:].lower()
+            if (
+                info.get("result") == "FAILED"
+                or info.get("receipt", {}).get("result", "SUCCESS") != "SUCCESS"
+            ):
+                failed.add(info["id"])
+        for tx in block.get("transactions", []):
+            if tx["txID"] in failed:
+                call = _usdt_call(tx, self._usdt_hex)
+                account = None if call is None else tvm_account(call[1])
+                if account is not None:
+                    yield account
 
     def _match(
         self, block: dict[str, Any], receipts: list[dict[str, Any]], accounts: Mapping[str, str]
@@ -309,7 +338,7 @@ class TronConnector:
             succeeded=succeeded,
         )
 
-    async def pending(self, addresses: Collection[str]) -> list[Transfer]:
+    async def pending(self, addresses: Watched) -> list[Transfer]:
         """Always []: java-tron shows no pending pool to rely on; a transfer is seen when its
         block arrives (every 3 s)."""
         return []

@@ -26,7 +26,7 @@ from backend.fees.config import (
     check_tariff,
 )
 from backend.limits.config import DEFAULT_LIMITS, LimitSet, check_limits
-from contract.forwarding import parse_networks
+from contract.forwarding import proxies_setting
 from contract.kyc import KycTier
 from contract.limits import LimitAction
 from contract.money import Asset, Money, Network, Rounding
@@ -82,11 +82,7 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _proxies_are_networks(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list):
-            parse_networks(str(part) for part in value)  # a typo stops the process at start
-        return value
+        return proxies_setting(value)
 
     # Identity. Access tokens are HS256 JWTs signed with jwt_keys[jwt_active_kid]; every key
     # in jwt_keys verifies, so a new key is added first and made active later (rotation).

@@ -49,6 +49,16 @@ def parse_networks(values: Iterable[str]) -> list[Network]:
     return networks
 
 
+def proxies_setting(value: object) -> object:
+    """A TRUSTED_PROXIES setting as read from the environment ("10.0.0.0/8, 192.0.2.1") or
+    given as a list; every entry must parse, so a typo stops the process at start."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, list):
+        parse_networks(str(part) for part in value)
+    return value
+
+
 def _address(text: str) -> str | None:
     try:
         return str(ipaddress.ip_address(text.strip()))

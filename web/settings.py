@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from contract.forwarding import parse_networks
+from contract.forwarding import proxies_setting
 
 DEV_SECRET = "dev-insecure-change-me"  # noqa: S105 - the value production refuses to run with
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -47,11 +47,7 @@ class WebSettings(BaseSettings):
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _proxies_are_networks(cls, value: object) -> object:
-        if isinstance(value, str):
-            value = [part.strip() for part in value.split(",") if part.strip()]
-        if isinstance(value, list):
-            parse_networks(str(part) for part in value)  # a typo stops the process at start
-        return value
+        return proxies_setting(value)
 
     @model_validator(mode="after")
     def _production_is_configured(self) -> Self:

@@ -14,6 +14,7 @@ from playwright.async_api import (
     BrowserContext,
     ConsoleMessage,
     Page,
+    Request,
     ViewportSize,
     async_playwright,
 )
@@ -98,10 +99,14 @@ class Tab:
 
         self.page.on("console", on_console)
         self.page.on("pageerror", lambda error: self.problems.append(f"page: {error}"))
-        self.page.on(
-            "requestfailed",
-            lambda request: self.problems.append(f"request failed: {request.url}"),
-        )
+
+        def on_request_failed(request: Request) -> None:
+            # A load the page itself cut short by navigating on (a favicon still in flight
+            # when a form posts) is the browser's housekeeping, not a broken resource.
+            if request.failure != "net::ERR_ABORTED":
+                self.problems.append(f"request failed: {request.url} ({request.failure})")
+
+        self.page.on("requestfailed", on_request_failed)
 
     async def screenshot(self, label: str, *, full_page: bool = True) -> Path:
         SCREENS.mkdir(parents=True, exist_ok=True)

@@ -176,8 +176,7 @@ async def reset(
 
     async def _forgive_failed_logins() -> None:
         # Whoever proved the email may sign in at once, even after locking themselves out.
-        await limiter.clear(settings.rate_limit_login_account, "login-account", user.email)
-        await limiter.clear(settings.rate_limit_login_account_ip, "login-pair", user.email, ip)
+        await ratelimit.forgive_wrong_passwords(runtime, user.email, ip)
 
     after_commit(session, _forgive_failed_logins)
     return ended
@@ -203,12 +202,9 @@ async def change(
 
     A wrong current password counts against the same per-account budget of failed
     passwords as sign-in, so a borrowed session cannot be used to guess it."""
-    settings, limiter = runtime.settings, ratelimit.limiter(runtime)
-    await limiter.check(settings.rate_limit_login_account_ip, "login-pair", user.email, ip)
-    await limiter.check(settings.rate_limit_login_account, "login-account", user.email)
+    await ratelimit.refuse_password_guessing(runtime, user.email, ip)
     if not await verify(user.password_hash, data.current_password):
-        await limiter.count(settings.rate_limit_login_account_ip, "login-pair", user.email, ip)
-        await limiter.count(settings.rate_limit_login_account, "login-account", user.email)
+        await ratelimit.count_wrong_password(runtime, user.email, ip)
         await audit.record_now(
             runtime.sessionmaker, "auth.password_change_failed", outcome="failure",
             actor_user_id=user.id, subject_user_id=user.id, ip=ip, reason="password",

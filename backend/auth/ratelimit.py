@@ -72,3 +72,33 @@ class Limiter:
 def limiter(runtime: Runtime) -> Limiter:
     # One per process (it holds its own Redis connection pool), made with the runtime.
     return runtime.limiter
+
+
+# Wrong passwords, wherever they are typed (sign-in, password change), share two budgets:
+# per account and address, so a guesser elsewhere never locks the owner out, and a ceiling
+# per account from anywhere.
+
+
+async def refuse_password_guessing(runtime: Runtime, email: str, ip: str) -> None:
+    """429 when this address, or everyone together, has spent the account's budget."""
+    settings = runtime.settings
+    await runtime.limiter.check(settings.rate_limit_login_account_ip, "login-pair", email, ip)
+    await runtime.limiter.check(settings.rate_limit_login_account, "login-account", email)
+
+
+async def account_ceiling_reached(runtime: Runtime, email: str) -> bool:
+    rule = runtime.settings.rate_limit_login_account
+    return not await runtime.limiter.has_room(rule, "login-account", email)
+
+
+async def count_wrong_password(runtime: Runtime, email: str, ip: str) -> None:
+    settings = runtime.settings
+    await runtime.limiter.count(settings.rate_limit_login_account_ip, "login-pair", email, ip)
+    await runtime.limiter.count(settings.rate_limit_login_account, "login-account", email)
+
+
+async def forgive_wrong_passwords(runtime: Runtime, email: str, ip: str) -> None:
+    """Whoever proved the account is theirs starts both budgets afresh (this address's)."""
+    settings = runtime.settings
+    await runtime.limiter.clear(settings.rate_limit_login_account, "login-account", email)
+    await runtime.limiter.clear(settings.rate_limit_login_account_ip, "login-pair", email, ip)

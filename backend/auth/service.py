@@ -90,10 +90,7 @@ async def _refuse_password(
 ) -> None:
     """Count a wrong password against the account-and-address pair and the account's
     ceiling, and audit it (committed on its own: the request fails)."""
-    settings = runtime.settings
-    limiter = ratelimit.limiter(runtime)
-    await limiter.count(settings.rate_limit_login_account_ip, "login-pair", email, ip)
-    await limiter.count(settings.rate_limit_login_account, "login-account", email)
+    await ratelimit.count_wrong_password(runtime, email, ip)
     await audit.record_now(
         runtime.sessionmaker, "auth.login_failed", outcome="failure",
         subject_user_id=user.id if user else None, ip=ip, reason=reason,
@@ -118,9 +115,7 @@ async def login(
     # A device the web app vouched for, else the address (a direct caller has no other).
     await limiter.hit(settings.rate_limit_login_device, "login-device", device or f"ip:{ip}")
     await limiter.check(settings.rate_limit_login_account_ip, "login-pair", data.email, ip)
-    ceiling = not await limiter.has_room(
-        settings.rate_limit_login_account, "login-account", data.email
-    )
+    ceiling = await ratelimit.account_ceiling_reached(runtime, data.email)
     user = await session.scalar(select(User).where(User.email == data.email))
     if ceiling:
         if user is None or not user.two_factor_enabled:
